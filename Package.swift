@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers of shared/DESIGN.md; dependencies point down only.
+let package = Package(
+    name: "ProbeFarm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "probefarm", targets: ["probefarm"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "NeuralModels", targets: ["NeuralModels"]),
+        .library(name: "Diagnostics", targets: ["Diagnostics"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libzmq3-dev).
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZeroMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+
+        .target(name: "TensorCore", dependencies: ["COpenBLAS"]),
+        .target(
+            name: "NeuralModels",
+            dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Diagnostics"),
+        .target(
+            name: "ProbeFarmTesting",
+            dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
+        .executableTarget(
+            name: "probefarm",
+            dependencies: [
+                "TensorCore", "NeuralModels", "Diagnostics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "ProbeFarmTesting"]),
+        .testTarget(
+            name: "NeuralModelsTests",
+            dependencies: ["NeuralModels", "TensorCore", "ProbeFarmTesting"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "DiagnosticsTests",
+            dependencies: ["Diagnostics", "TensorCore", "ProbeFarmTesting"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ProbeFarmCLITests",
+            dependencies: ["TensorCore", "NeuralModels", "ProbeFarmTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

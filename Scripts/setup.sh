@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks to build and test ProbeFarm.
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+packages=(libopenblas-dev libzmq3-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+command -v swift >/dev/null || { echo "setup: Swift 6 is required (swift.org/install)" >&2; exit 69; }
+echo "setup: ready ($(swift --version 2>/dev/null | head -1))"

@@ -1,0 +1,9 @@
+#ifndef PROBEFARM_COPENBLAS_SHIM_H
+#define PROBEFARM_COPENBLAS_SHIM_H
+#include <cblas.h>
+// OpenBLAS extensions (declared in Debian's cblas.h; repeated so the shim is explicit).
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+char *openblas_get_corename(void);
+char *openblas_get_config(void);
+#endif

@@ -1,0 +1,114 @@
+import Foundation
+
+/// What an effective sample size is computed for.
+public enum ESSMethod: Sendable, Hashable {
+    /// Rank-normalised split ESS: efficiency of the bulk of the distribution.
+    case bulk
+    /// min of the quantile ESS at 5% and 95%: efficiency in the tails.
+    case tail
+    /// Split ESS of the raw draws: for the mean.
+    case mean
+    /// Split ESS of the squared deviations from the mean: for the standard deviation.
+    case sd
+    /// Split ESS of the indicator x ≤ q_p: for the p-quantile.
+    case quantile(Double)
+    /// ESS of the raw draws without splitting.
+    case identity
+}
+
+extension ChainDraws {
+    /// The effective sample size by `method`, or `nil` when fewer than 4 draws or any NaN.
+    public func ess(method: ESSMethod = .bulk) -> Double? {
+        guard isValid(minimumChains: 1) else { return nil }
+        let value: Double
+        switch method {
+        case .bulk: value = split().zScaled().geyerESS()
+        case .tail:
+            guard let lo = ess(method: .quantile(0.05)), let hi = ess(method: .quantile(0.95))
+            else { return nil }
+            value = min(lo, hi)
+        case .mean: value = split().geyerESS()
+        case .sd:
+            let m = Stat.mean(values)
+            value = mapValues { ($0 - m) * ($0 - m) }.split().geyerESS()
+        case .quantile(let p):
+            let q = Stat.quantile(sorted: values.sorted(), p)
+            value = mapValues { $0 <= q ? 1 : 0 }.split().geyerESS()
+        case .identity: value = geyerESS()
+        }
+        return value.isNaN ? nil : value
+    }
+
+    /// The multi-chain ESS of these draws as they are (no splitting or transforming),
+    /// by Geyer's initial positive and initial monotone sequences, exactly as ArviZ's
+    /// `_ess`: autocovariances averaged over chains, combined with the between-chain
+    /// variance (Stan reference manual, "Effective sample size").
+    ///
+    /// Autocovariances are computed lag by lag, only as far as the positive sequence
+    /// needs them, so well-mixed chains cost a few passes over the draws.
+    func geyerESS() -> Double {
+        if values.contains(where: { $0.isNaN }) { return .nan }
+        let lo = values.min() ?? 0, hi = values.max() ?? 0
+        if hi - lo < 1e-15 { return Double(values.count) }  // numpy's finfo(float).resolution
+        let m = chains, n = draws
+        let nd = Double(n)
+        var centered = [Double](repeating: 0, count: values.count)
+        var chainMeans = [Double]()
+        for c in 0..<m {
+            let mean = Stat.mean(chain(c))
+            chainMeans.append(mean)
+            for i in 0..<n { centered[c * n + i] = values[c * n + i] - mean }
+        }
+        /// Mean over chains of the lag-t autocovariance (normalised by n).
+        func meanAutocovariance(_ t: Int) -> Double {
+            var total = 0.0
+            centered.withUnsafeBufferPointer { y in
+                for c in 0..<m {
+                    let base = y.baseAddress! + c * n
+                    var s = 0.0
+                    for i in 0..<(n - t) { s += base[i] * base[i + t] }
+                    total += s / nd
+                }
+            }
+            return total / Double(m)
+        }
+        let meanVariance = meanAutocovariance(0) * nd / (nd - 1)
+        var varPlus = meanVariance * (nd - 1) / nd
+        if m > 1 { varPlus += Stat.variance(chainMeans, ddof: 1) }
+
+        var rho = [Double](repeating: 0, count: n)
+        var rhoEven = 1.0
+        rho[0] = rhoEven
+        var rhoOdd = 1 - (meanVariance - meanAutocovariance(1)) / varPlus
+        if n > 1 { rho[1] = rhoOdd }
+        // Geyer's initial positive sequence.
+        var t = 1
+        while t < n - 3 && rhoEven + rhoOdd > 0 {
+            rhoEven = 1 - (meanVariance - meanAutocovariance(t + 1)) / varPlus
+            rhoOdd = 1 - (meanVariance - meanAutocovariance(t + 2)) / varPlus
+            if rhoEven + rhoOdd >= 0 {
+                rho[t + 1] = rhoEven
+                rho[t + 2] = rhoOdd
+            }
+            t += 2
+        }
+        let maxT = t - 2
+        if rhoEven > 0 { rho[maxT + 1] = rhoEven }
+        // Geyer's initial monotone sequence.
+        t = 1
+        while t <= maxT - 2 {
+            if rho[t + 1] + rho[t + 2] > rho[t - 1] + rho[t] {
+                rho[t + 1] = (rho[t - 1] + rho[t]) / 2
+                rho[t + 2] = rho[t + 1]
+            }
+            t += 2
+        }
+        let total = Double(m * n)
+        var tau = -1.0
+        if maxT >= 0 { for k in 0...maxT { tau += 2 * rho[k] } }
+        if maxT + 1 < n { tau += rho[maxT + 1] }
+        tau = max(tau, 1 / log10(total))
+        if rho.contains(where: { $0.isNaN }) { return .nan }
+        return total / tau
+    }
+}
