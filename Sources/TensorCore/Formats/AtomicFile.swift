@@ -3,8 +3,9 @@ import Foundation
 /// Writes files so that a reader never sees a half-written one: the data goes to a
 /// temporary name in the same directory, is flushed to disk, then renamed over `path`.
 public enum AtomicFile {
-    public struct Failure: Error, Sendable {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
         public var reason: String
+        public var description: String { reason }
     }
 
     public static func write(_ data: Data, to path: String) throws {
