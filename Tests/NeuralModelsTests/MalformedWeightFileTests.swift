@@ -1,0 +1,187 @@
+import Foundation
+import NeuralModels
+import ProbeFarmTesting
+import TensorCore
+import Testing
+
+/// Malformed weight files are refused with one line naming the file and the tensor or
+/// layer at fault — never a crash or a precondition failure.
+struct MalformedWeightFileTests {
+    static let valid: [UInt8] = {
+        let path = Fixtures.url("NeuralModelsTests", "torch/zoo.safetensors").path
+        return [UInt8](FileManager.default.contents(atPath: path)!)
+    }()
+
+    /// The same model written by ProbeFarm, so it carries `probefarm.sha256`.
+    static let hashed: [UInt8] = {
+        let model = try! Model.load(Fixtures.url("NeuralModelsTests", "torch/zoo.safetensors").path)
+        let file = try! SafeTensorsFile.open(model.path)
+        let names = file.entries.keys.filter { file.entries[$0]!.dtype.isFloatingPoint }.sorted()
+        let tensors = names.map { (name: $0, tensor: try! file.tensor($0)) }
+        return SafeTensorsWriter.encode(tensors, metadata: [Model.architectureKey: model.architecture.jsonText()])
+    }()
+
+    static func headerLength(_ b: [UInt8]) -> Int {
+        (0..<8).reduce(0) { $0 | Int(b[$1]) << (8 * $1) }
+    }
+
+    /// Writes `bytes` to a temporary file and loads it.
+    static func load(_ bytes: [UInt8], name: String = "model.safetensors") throws -> Model {
+        let dir = try Fixtures.temporaryDirectory("probefarm-malformed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent(name).path
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return try Model.load(path)
+    }
+
+    /// Rewrites the JSON header of the valid file with `edit`, keeping the data section.
+    static func editHeader(_ edit: (inout [String: Any]) -> Void) -> [UInt8] {
+        let n = headerLength(valid)
+        var header = try! JSONSerialization.jsonObject(with: Data(valid[8..<(8 + n)])) as! [String: Any]
+        edit(&header)
+        var json = [UInt8](try! JSONSerialization.data(withJSONObject: header))
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = [UInt8]()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out += $0 }
+        return out + json + valid[(8 + n)...]
+    }
+
+    static func editArchitecture(_ edit: (inout [String: Any]) -> Void) -> [UInt8] {
+        editHeader { h in
+            var meta = h["__metadata__"] as! [String: String]
+            var arch = try! JSONSerialization.jsonObject(with: Data(meta[Model.architectureKey]!.utf8)) as! [String: Any]
+            edit(&arch)
+            meta[Model.architectureKey] = String(decoding: try! JSONSerialization.data(withJSONObject: arch), as: UTF8.self)
+            meta.removeValue(forKey: Model.hashKey)
+            h["__metadata__"] = meta
+        }
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var testDescription: String
+        var bytes: @Sendable () -> [UInt8]
+        /// Words the one-line message must contain.
+        var mentions: [String]
+    }
+
+    static let cases: [Case] = [
+        Case(testDescription: "empty file", bytes: { [] }, mentions: ["too short"]),
+        Case(testDescription: "truncated data", bytes: { Array(valid.dropLast(100)) }, mentions: ["outside", "truncated"]),
+        Case(testDescription: "truncated header", bytes: { Array(valid.prefix(40)) }, mentions: ["header length"]),
+        Case(testDescription: "garbage header", bytes: {
+            var b = valid; for i in 8..<40 { b[i] = UInt8(i * 7 % 251) }; return b
+        }, mentions: ["JSON"]),
+        Case(testDescription: "absurd header length", bytes: {
+            var b = valid; for i in 0..<8 { b[i] = 0xFF }; return b
+        }, mentions: ["absurd"]),
+        Case(testDescription: "offsets outside the file", bytes: {
+            editHeader { h in
+                var e = h["0.weight"] as! [String: Any]
+                e["data_offsets"] = [100_000, 100_000 + 4 * 36]
+                h["0.weight"] = e
+            }
+        }, mentions: ["0.weight", "outside"]),
+        Case(testDescription: "size not matching the shape", bytes: {
+            editHeader { h in
+                var e = h["0.weight"] as! [String: Any]
+                e["shape"] = [6, 2, 3, 3]
+                h["0.weight"] = e
+            }
+        }, mentions: ["0.weight", "bytes for shape"]),
+        Case(testDescription: "unknown dtype", bytes: {
+            editHeader { h in
+                var e = h["0.bias"] as! [String: Any]
+                e["dtype"] = "F33"
+                h["0.bias"] = e
+            }
+        }, mentions: ["0.bias", "dtype"]),
+        Case(testDescription: "tensor named by the architecture but missing", bytes: {
+            editHeader { h in h.removeValue(forKey: "4.weight") }
+        }, mentions: ["4.weight", "not in the file"]),
+        Case(testDescription: "shapes that do not chain", bytes: {
+            editArchitecture { a in
+                var layers = a["layers"] as! [[String: Any]]
+                layers.remove(at: 3)  // drop the avgpool: the linear layer no longer fits
+                a["layers"] = layers
+            }
+        }, mentions: ["layers[", "linear"]),
+        Case(testDescription: "unknown op", bytes: {
+            editArchitecture { a in
+                var layers = a["layers"] as! [[String: Any]]
+                layers[2]["op"] = "gelu"
+                a["layers"] = layers
+            }
+        }, mentions: ["layers[2]", "gelu"]),
+        Case(testDescription: "no architecture", bytes: {
+            editHeader { h in h["__metadata__"] = [String: String]() }
+        }, mentions: ["probefarm.architecture"]),
+        Case(testDescription: "data edited after hashing", bytes: {
+            var b = hashed; b[b.count - 5] ^= 0x40; return b
+        }, mentions: ["hash"]),
+    ]
+
+    @Test("malformed files give one line naming the fault, exit 65", arguments: cases)
+    func refused(_ c: Case) throws {
+        do {
+            _ = try Self.load(c.bytes())
+            Issue.record("\(c.testDescription) was accepted")
+        } catch let e as ModelError {
+            let line = e.description
+            #expect(!line.contains("\n"), "not one line: \(line)")
+            #expect(line.contains("model.safetensors"), "does not name the file: \(line)")
+            #expect(e.sysexit == .dataError)
+            for word in c.mentions {
+                #expect(line.contains(word), "\(c.testDescription): '\(line)' lacks '\(word)'")
+            }
+        }
+    }
+
+    @Test("a missing file exits 66")
+    func missing() {
+        #expect(throws: ModelError.self) { try Model.load("/nonexistent/model.safetensors") }
+        do { _ = try Model.load("/nonexistent/model.safetensors") } catch let e as ModelError {
+            #expect(e.sysexit == .noInput)
+        } catch { Issue.record("unexpected \(error)") }
+    }
+
+    /// 3000 random mutations (byte flips in header and data, truncation, header-length
+    /// edits, splices) of a valid file: each either loads or is refused with a
+    /// ModelError; the process never traps.
+    @Test("randomly mutated files never crash the loader")
+    func fuzz() throws {
+        var rng = SplitMix64(seed: 2026)
+        let base = Self.hashed
+        let n = Self.headerLength(base)
+        let dir = try Fixtures.temporaryDirectory("probefarm-fuzz")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("fuzz.safetensors").path
+        var refused = 0, loaded = 0
+        for _ in 0..<3000 {
+            var b = base
+            switch rng.next() % 5 {
+            case 0:  // flip bytes in the header
+                for _ in 0..<(1 + Int(rng.next() % 4)) { b[8 + Int(rng.next() % UInt64(n))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            case 1:  // truncate anywhere
+                b = Array(b.prefix(Int(rng.next() % UInt64(b.count))))
+            case 2:  // change the header length
+                let v = Int(rng.next() % UInt64(b.count + 64))
+                for i in 0..<8 { b[i] = UInt8(truncatingIfNeeded: v >> (8 * i)) }
+            case 3:  // replace header characters with JSON-significant ones
+                let chars = Array("{}[]\":,0123456789-e.".utf8)
+                for _ in 0..<(1 + Int(rng.next() % 3)) { b[8 + Int(rng.next() % UInt64(n))] = chars[Int(rng.next() % UInt64(chars.count))] }
+            default:  // flip data bytes (caught by the hash)
+                b[8 + n + Int(rng.next() % UInt64(b.count - 8 - n))] ^= 0x10
+            }
+            FileManager.default.createFile(atPath: path, contents: Data(b))
+            do {
+                let m = try Model.load(path)
+                _ = m.network(Tensor(shape: [1] + m.inputShape, repeating: 0.5))
+                loaded += 1
+            } catch is ModelError {
+                refused += 1
+            }
+        }
+        #expect(refused + loaded == 3000)
+        #expect(refused >= 2400)  // most mutations must be caught; data flips always are (hash)
+    }
+}
