@@ -29,13 +29,14 @@ let package = Package(
             name: "NeuralModels",
             dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Diagnostics"),
+        .target(name: "Reports", dependencies: ["TensorCore"]),
         .target(
             name: "ProbeFarmTesting",
             dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
         .executableTarget(
             name: "probefarm",
             dependencies: [
-                "TensorCore", "NeuralModels", "Diagnostics",
+                "TensorCore", "NeuralModels", "Diagnostics", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

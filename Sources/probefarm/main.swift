@@ -34,4 +34,5 @@ func runProbeFarm() -> Never {
     }
 }
 
+MemoryTuning.keepLargeAllocations()
 runProbeFarm()
