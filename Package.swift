@@ -40,6 +40,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        .executableTarget(
+            name: "probefarm-bench",
+            dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
+
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "ProbeFarmTesting"]),
         .testTarget(
             name: "NeuralModelsTests",

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmarks that print figures (never timed tests). One core (taskset -c 0).
+#   Scripts/bench.sh engine        CNN+decoder and MLP gradients vs the JAX peer (shared/peers)
+#   Scripts/bench.sh diagnostics   all diagnostics, 64 chains x 2000 draws x 784 quantities, vs ArviZ
+# Peers run in the same invocation when their Python is found:
+#   JAX_PYTHON (default ../jaxenv/bin/python), ARVIZ_PYTHON (default ../pyenv/bin/python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+PEERS=${PEERS:-../shared/peers}
+JAX_PYTHON=${JAX_PYTHON:-../jaxenv/bin/python}
+ARVIZ_PYTHON=${ARVIZ_PYTHON:-../pyenv/bin/python}
+OUT=${BENCH_OUT:-.build/bench}
+mkdir -p "$OUT"
+PIN="taskset -c 0"
+command -v taskset >/dev/null || PIN=""
+
+swift build -c release --product probefarm-bench >/dev/null
+BENCH=.build/release/probefarm-bench
+
+engine() {
+  $PIN "$BENCH" engine --json "$OUT/probefarm-engine.json"
+  if [ -x "$JAX_PYTHON" ] && "$JAX_PYTHON" -c "import jax" 2>/dev/null; then
+    $PIN "$JAX_PYTHON" "$PEERS/jax_mala_bench.py" --modes call,scanu --json "$OUT/jax-engine.json" | grep -E "^(vae_cnn|mlp) "
+    python3 - "$OUT/probefarm-engine.json" "$OUT/jax-engine.json" <<'PY'
+import json, sys
+ours = json.load(open(sys.argv[1]))
+jax = json.load(open(sys.argv[2]))["results"]
+print("\n| case | batch | ProbeFarm grad/s (total) | JAX best grad/s (total, mode) | ProbeFarm/JAX |")
+print("|---|---|---|---|---|")
+for r in ours:
+    peers = [j for j in jax if j["case"] == r["case"] and j["batch"] == r["batch"]]
+    best = max(peers, key=lambda j: j["grad_evals_per_s_total"])
+    ratio = r["gradientsPerSecondTotal"] / best["grad_evals_per_s_total"]
+    print(f"| {r['case']} | {r['batch']} | {r['gradientsPerSecondTotal']:.1f} | "
+          f"{best['grad_evals_per_s_total']:.1f} ({best['mode']}) | {ratio:.2f}x |")
+PY
+  else
+    echo "bench: no JAX at $JAX_PYTHON (python3 -m venv ../jaxenv && ../jaxenv/bin/pip install jax); ProbeFarm figures only"
+  fi
+}
+
+diagnostics() {
+  local npy="$OUT/draws-64x2000x784.npy"
+  if [ ! -f "$npy" ]; then
+    python3 - "$npy" <<'PY'
+import sys, numpy as np
+rng = np.random.default_rng(1)
+c, n, d = 64, 2000, 784
+rho = np.linspace(0.0, 0.95, d)
+x = np.empty((c, n, d))
+x[:, 0] = rng.normal(size=(c, d))
+for t in range(1, n):
+    x[:, t] = rho * x[:, t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=(c, d))
+np.save(sys.argv[1], x)
+PY
+  fi
+  $PIN "$BENCH" diagnostics "$npy" --json "$OUT/probefarm-diagnostics.json"
+  if [ -x "$ARVIZ_PYTHON" ] && "$ARVIZ_PYTHON" -c "import arviz" 2>/dev/null; then
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PIN "$ARVIZ_PYTHON" - "$npy" "$OUT/probefarm-diagnostics.json" <<'PY'
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np, arviz as az
+x = np.load(sys.argv[1])
+ds = az.convert_to_dataset(x)
+t0 = time.perf_counter()
+r = {"rhat": az.rhat(ds, method="rank"), "rhat_split": az.rhat(ds, method="split"),
+     "ess_bulk": az.ess(ds, method="bulk"), "ess_tail": az.ess(ds, method="tail"),
+     "ess_mean": az.ess(ds, method="mean"), "ess_sd": az.ess(ds, method="sd"),
+     "mcse_mean": az.mcse(ds, method="mean"), "mcse_sd": az.mcse(ds, method="sd")}
+t = time.perf_counter() - t0
+ours = json.load(open(sys.argv[2]))
+print(f"ArviZ {az.__version__} diagnostics: {x.shape[2]} quantities in {t:.2f} s")
+first = {k: float(v["x"].values.ravel()[0]) for k, v in r.items()}
+agree = all(abs(first[k] - ours["first"][k]) <= 1e-9 * abs(first[k]) for k in ("rhat", "ess_bulk", "ess_tail", "mcse_mean"))
+print(f"ProbeFarm/ArviZ speed: {t / ours['seconds']:.1f}x  (values of x[0] agree to 1e-9: {agree})")
+PY
+  else
+    echo "bench: no ArviZ at $ARVIZ_PYTHON; ProbeFarm figures only"
+  fi
+}
+
+case "$what" in
+  engine) engine ;;
+  diagnostics) diagnostics ;;
+  all) engine; diagnostics ;;
+  *) echo "usage: Scripts/bench.sh [engine|diagnostics|all]" >&2; exit 64 ;;
+esac

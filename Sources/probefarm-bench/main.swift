@@ -1,0 +1,52 @@
+import Foundation
+import TensorCore
+
+// probefarm-bench engine [--batches 1,8,64] [--json FILE]
+// probefarm-bench diagnostics FILE.npy [--json FILE]
+// Prints figures; Scripts/bench.sh runs it beside the peers and prints ratios.
+
+MemoryTuning.keepLargeAllocations()
+BLAS.setThreads(1)
+var args = Array(CommandLine.arguments.dropFirst())
+@MainActor func option(_ name: String) -> String? {
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    defer { args.removeSubrange(i...(i + 1)) }
+    return args[i + 1]
+}
+let jsonPath = option("--json")
+let batches = (option("--batches") ?? "1,8,64").split(separator: ",").compactMap { Int($0) }
+let cases = (option("--cases") ?? "vae_cnn,mlp").split(separator: ",").map(String.init)
+let repeats = Int(option("--repeats") ?? "7") ?? 7
+let minTime = Double(option("--min-time") ?? "0.25") ?? 0.25
+
+@MainActor func emit(_ object: some Encodable) {
+    guard let jsonPath else { return }
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try? enc.encode(object).write(to: URL(fileURLWithPath: jsonPath))
+}
+
+switch args.first {
+case "engine":
+    print("ProbeFarm engine: BLAS \(BLAS.coreName), \(BLAS.threads) thread(s)")
+    let rows = try EngineBenchmark.run(batches: batches, cases: cases, minTime: minTime, repeats: repeats)
+    for r in rows {
+        print(String(format: "%-8@ B=%3d  %9.3f ms/call  %11.1f grad/s/chain  %11.1f grad/s total",
+                     r.case as NSString, r.batch, r.medianSecondsPerCall * 1e3, r.gradientsPerSecondPerChain,
+                     r.gradientsPerSecondTotal))
+    }
+    emit(rows)
+case "diagnostics":
+    guard args.count >= 2 else { fatalError("usage: probefarm-bench diagnostics FILE.npy") }
+    let r = try DiagnosticsBenchmark.run(path: args[1])
+    print(String(format: "ProbeFarm diagnostics: %d quantities in %.2f s (%.2f ms each)", r.quantities, r.seconds,
+                 1e3 * r.seconds / Double(r.quantities)))
+    struct Out: Encodable { var seconds: Double; var quantities: Int; var first: [String: Double?] }
+    let f = r.summaries[0]
+    emit(Out(seconds: r.seconds, quantities: r.quantities,
+             first: ["rhat": f.rhat, "ess_bulk": f.essBulk, "ess_tail": f.essTail, "mcse_mean": f.mcseMean]))
+default:
+    print("usage: probefarm-bench engine [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]\n"
+        + "       probefarm-bench diagnostics FILE.npy [--json FILE]")
+    exit(64)
+}
