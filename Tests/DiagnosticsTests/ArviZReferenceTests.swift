@@ -78,3 +78,28 @@ struct ArviZReferenceTests {
         }
     }
 }
+
+/// The shared-work summary equals the individual functions, value for value.
+struct QuantitySummaryTests {
+    @Test("summary fields equal the individual diagnostics", arguments: ArviZReferenceTests.cases)
+    func summaryMatchesFunctions(_ name: String) throws {
+        for draws in try ArviZReferenceTests.load(name).quantities {
+            let s = QuantitySummary(draws)
+            func same(_ a: Double?, _ b: Double?, _ what: String) {
+                switch (a, b) {
+                case (nil, nil): break
+                case let (x?, y?): #expect(Tolerance.isClose(x, y, relative: 1e-13), "\(name) \(what): \(x) vs \(y)")
+                default: Issue.record("\(name) \(what): \(String(describing: a)) vs \(String(describing: b))")
+                }
+            }
+            same(s.rhat, draws.rhat(method: .rank), "rhat")
+            same(s.rhatSplit, draws.rhat(method: .split), "rhat_split")
+            same(s.essBulk, draws.ess(method: .bulk), "ess_bulk")
+            same(s.essTail, draws.ess(method: .tail), "ess_tail")
+            same(s.essMean, draws.ess(method: .mean), "ess_mean")
+            same(s.essSD, draws.ess(method: .sd), "ess_sd")
+            same(s.mcseMean, draws.mcse(method: .mean), "mcse_mean")
+            same(s.mcseSD, draws.mcse(method: .sd), "mcse_sd")
+        }
+    }
+}

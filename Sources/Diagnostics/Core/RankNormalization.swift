@@ -19,8 +19,26 @@ enum RankNormalization {
     }
 
     /// The permutation that sorts `x` ascending (stable).
-    static func sortOrder(_ x: [Double]) -> [Int] {
-        Array(x.indices).sorted { x[$0] < x[$1] || (x[$0] == x[$1] && $0 < $1) }
+    static func sortOrder(_ x: [Double]) -> [Int] { RadixSort.order(x) }
+
+    /// The sort order of |x − m| given the sort order of x: the values below m read
+    /// backwards and those at or above it read forwards are each already sorted by
+    /// |x − m| (rounding is monotone), so one merge orders them in O(n).
+    static func foldedOrder(_ x: [Double], order: [Int], center m: Double) -> (folded: [Double], order: [Int]) {
+        let folded = x.map { abs($0 - m) }
+        var split = order.count
+        for (k, i) in order.enumerated() where x[i] >= m { split = k; break }
+        var out = [Int]()
+        out.reserveCapacity(order.count)
+        var left = split - 1, right = split
+        while left >= 0 || right < order.count {
+            if right >= order.count || (left >= 0 && folded[order[left]] <= folded[order[right]]) {
+                out.append(order[left]); left -= 1
+            } else {
+                out.append(order[right]); right += 1
+            }
+        }
+        return (folded, out)
     }
 
     /// The rank-normalised z-scores of every value, in the original order.
@@ -71,7 +89,7 @@ extension ChainDraws {
 
     /// |x − median(x)| over all chains together (the folding of the tail diagnostics).
     public func folded() -> ChainDraws {
-        let m = Stat.median(sorted: values.sorted())
+        let m = Stat.median(sorted: Stat.sorted(values))
         return mapValues { abs($0 - m) }
     }
 }

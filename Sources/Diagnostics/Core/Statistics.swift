@@ -15,6 +15,11 @@ enum Stat {
         return s / Double(x.count - ddof)
     }
 
+    /// The values in ascending order (radix sort; NaN-free input).
+    static func sorted(_ x: [Double]) -> [Double] {
+        RadixSort.order(x).map { x[$0] }
+    }
+
     /// The median of sorted values (mean of the two middle ones for an even count).
     static func median(sorted x: [Double]) -> Double {
         let n = x.count

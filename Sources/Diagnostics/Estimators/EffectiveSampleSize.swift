@@ -32,7 +32,7 @@ extension ChainDraws {
             let m = Stat.mean(values)
             value = mapValues { ($0 - m) * ($0 - m) }.split().geyerESS()
         case .quantile(let p):
-            let q = Stat.quantile(sorted: values.sorted(), p)
+            let q = Stat.quantile(sorted: Stat.sorted(values), p)
             value = mapValues { $0 <= q ? 1 : 0 }.split().geyerESS()
         case .identity: value = geyerESS()
         }
@@ -59,33 +59,61 @@ extension ChainDraws {
             chainMeans.append(mean)
             for i in 0..<n { centered[c * n + i] = values[c * n + i] - mean }
         }
-        /// Mean over chains of the lag-t autocovariance (normalised by n).
-        func meanAutocovariance(_ t: Int) -> Double {
-            var total = 0.0
+        /// All lags at once by FFT, when the sequence is expected to run long: one FFT of
+        /// every chain costs about as much as ~140 lags computed directly.
+        var allLags: [Double]? = nil
+        var directLags = 160
+        /// Mean over chains of the lag-t and lag-(t+1) autocovariances (normalised by n):
+        /// directly, in one pass over the draws, for the first lags (well-mixed chains stop
+        /// there), then from one FFT of every chain.
+        func meanAutocovariances(_ t: Int) -> (Double, Double) {
+            if t > directLags {
+                if allLags == nil { allLags = Autocovariance.meanOverChains(centered, chains: m, draws: n) }
+                return (allLags![t], t + 1 < n ? allLags![t + 1] : 0)
+            }
+            var total0 = 0.0, total1 = 0.0
             centered.withUnsafeBufferPointer { y in
                 for c in 0..<m {
                     let base = y.baseAddress! + c * n
-                    var s = 0.0
-                    for i in 0..<(n - t) { s += base[i] * base[i + t] }
-                    total += s / nd
+                    // Two accumulators per lag let the loop vectorise; sums stay exact to ~1e-16.
+                    var a0 = 0.0, a1 = 0.0, b0 = 0.0, b1 = 0.0
+                    let last = n - t - 1  // lag t+1 has n − t − 1 products, lag t one more
+                    var i = 0
+                    while i + 2 <= last {
+                        let y0 = base[i], y1 = base[i + 1]
+                        a0 += y0 * base[i + t]; a1 += y1 * base[i + 1 + t]
+                        b0 += y0 * base[i + t + 1]; b1 += y1 * base[i + 2 + t]
+                        i += 2
+                    }
+                    while i < last { a0 += base[i] * base[i + t]; b0 += base[i] * base[i + t + 1]; i += 1 }
+                    if n - t - 1 >= 0 && t < n { a0 += base[n - t - 1] * base[n - 1] }
+                    total0 += (a0 + a1) / nd
+                    total1 += (b0 + b1) / nd
                 }
             }
-            return total / Double(m)
+            return (total0 / Double(m), t + 1 < n ? total1 / Double(m) : 0)
         }
-        let meanVariance = meanAutocovariance(0) * nd / (nd - 1)
+        let (acov0, acov1) = meanAutocovariances(0)
+        let meanVariance = acov0 * nd / (nd - 1)
         var varPlus = meanVariance * (nd - 1) / nd
         if m > 1 { varPlus += Stat.variance(chainMeans, ddof: 1) }
 
         var rho = [Double](repeating: 0, count: n)
         var rhoEven = 1.0
         rho[0] = rhoEven
-        var rhoOdd = 1 - (meanVariance - meanAutocovariance(1)) / varPlus
+        var rhoOdd = 1 - (meanVariance - acov1) / varPlus
+        // Lags an AR(1) with this lag-1 autocorrelation needs to decay to 0.02.
+        if rhoOdd > 0.97 { directLags = 0 } else if rhoOdd > 0 {
+            let expected = log(0.02) / log(rhoOdd)
+            if expected > 120 { directLags = 0 }
+        }
         if n > 1 { rho[1] = rhoOdd }
         // Geyer's initial positive sequence.
         var t = 1
         while t < n - 3 && rhoEven + rhoOdd > 0 {
-            rhoEven = 1 - (meanVariance - meanAutocovariance(t + 1)) / varPlus
-            rhoOdd = 1 - (meanVariance - meanAutocovariance(t + 2)) / varPlus
+            let (even, odd) = meanAutocovariances(t + 1)
+            rhoEven = 1 - (meanVariance - even) / varPlus
+            rhoOdd = 1 - (meanVariance - odd) / varPlus
             if rhoEven + rhoOdd >= 0 {
                 rho[t + 1] = rhoEven
                 rho[t + 2] = rhoOdd

@@ -33,7 +33,7 @@ extension ChainDraws {
             let a = e * p + 1, b = e * (1 - p) + 1
             let lower = SpecialFunctions.betaQuantile(0.1586553, a, b)
             let upper = SpecialFunctions.betaQuantile(0.8413447, a, b)
-            let sorted = values.sorted()
+            let sorted = Stat.sorted(values)
             let size = Double(sorted.count)
             let i1 = Int((max(lower * size - 1, 0)).rounded(.down))
             let i2 = Int((min(upper * size - 1, size - 1)).rounded(.up))
