@@ -55,7 +55,8 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ProbeFarmCLITests",
-            dependencies: ["TensorCore", "NeuralModels", "ProbeFarmTesting"]),
+            dependencies: ["TensorCore", "NeuralModels", "ProbeFarmTesting"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

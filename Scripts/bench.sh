@@ -2,6 +2,7 @@
 # Benchmarks that print figures (never timed tests). One core (taskset -c 0).
 #   Scripts/bench.sh engine        CNN+decoder and MLP gradients vs the JAX peer (shared/peers)
 #   Scripts/bench.sh diagnostics   all diagnostics, 64 chains x 2000 draws x 784 quantities, vs ArviZ
+#   Scripts/bench.sh memory        PSS of two processes mapping one 200 MB weight file
 # Peers run in the same invocation when their Python is found:
 #   JAX_PYTHON (default ../jaxenv/bin/python), ARVIZ_PYTHON (default ../pyenv/bin/python).
 set -euo pipefail
@@ -80,9 +81,30 @@ PY
   fi
 }
 
+memory() {
+  # Two processes map the same 200 MB weight file: MAP_SHARED means one page-cache copy,
+  # so each process's proportional set size (PSS) should be about half the file.
+  local big="$OUT/big-200mb.safetensors"
+  [ -f "$big" ] || "$BENCH" make-big "$big" >/dev/null
+  local fifo1="$OUT/hold1.out" fifo2="$OUT/hold2.out"
+  "$BENCH" hold "$big" 20 > "$fifo1" & local p1=$!
+  "$BENCH" hold "$big" 20 > "$fifo2" & local p2=$!
+  for _ in $(seq 1 100); do grep -q ready "$fifo1" 2>/dev/null && grep -q ready "$fifo2" 2>/dev/null && break; sleep 0.2; done
+  local size pss1 pss2 rss1
+  size=$(( $(stat -c %s "$big") / 1024 ))
+  pss1=$(awk '/^Pss:/ {print $2}' /proc/$p1/smaps_rollup)
+  pss2=$(awk '/^Pss:/ {print $2}' /proc/$p2/smaps_rollup)
+  rss1=$(awk '/^Rss:/ {print $2}' /proc/$p1/smaps_rollup)
+  kill $p1 $p2 2>/dev/null || true
+  wait $p1 $p2 2>/dev/null || true
+  echo "memory: weight file $((size / 1024)) MiB; process 1 RSS $((rss1 / 1024)) MiB, PSS $((pss1 / 1024)) MiB; process 2 PSS $((pss2 / 1024)) MiB"
+  echo "memory: PSS of both together $(((pss1 + pss2) / 1024)) MiB = $(python3 -c "print(f'{($pss1 + $pss2) / $size:.2f}')") copies of the file"
+}
+
 case "$what" in
   engine) engine ;;
+  memory) memory ;;
   diagnostics) diagnostics ;;
-  all) engine; diagnostics ;;
-  *) echo "usage: Scripts/bench.sh [engine|diagnostics|all]" >&2; exit 64 ;;
+  all) engine; diagnostics; memory ;;
+  *) echo "usage: Scripts/bench.sh [engine|diagnostics|memory|all]" >&2; exit 64 ;;
 esac

@@ -1,4 +1,5 @@
 import Foundation
+import NeuralModels
 import TensorCore
 
 // probefarm-bench engine [--batches 1,8,64] [--json FILE]
@@ -45,6 +46,25 @@ case "diagnostics":
     let f = r.summaries[0]
     emit(Out(seconds: r.seconds, quantities: r.quantities,
              first: ["rhat": f.rhat, "ess_bulk": f.essBulk, "ess_tail": f.essTail, "mcse_mean": f.mcseMean]))
+case "make-big":
+    // A 200 MB model: one Linear 10000 -> 5000 layer (50M F32 weights).
+    guard args.count >= 2 else { fatalError("usage: probefarm-bench make-big FILE") }
+    var g = SplitMix64(seed: 9)
+    let w = Tensor(shape: [5000, 10000]) { _ in g.nextNormal() * 0.01 }
+    let arch = Architecture(input: [10000], output: .value, layers: [LayerSpec.linear("big.weight")])
+    let net = try Sequential(layers: [Linear(weight: w, bias: nil, names: ("big.weight", nil))], inputShape: [10000])
+    try Model.save(net, architecture: arch, to: args[1])
+    print("wrote \(args[1])")
+case "hold":
+    // Load a model, touch every weight with a forward pass, report, and wait.
+    guard args.count >= 3, let seconds = UInt32(args[2]) else { fatalError("usage: probefarm-bench hold FILE SECONDS") }
+    let m = try Model.load(args[1])
+    _ = m.network(Tensor(shape: [1] + m.inputShape, repeating: 1))
+    withExtendedLifetime(m) {
+        print("ready \(getpid())")
+        fflush(nil)
+        sleep(seconds)
+    }
 default:
     print("usage: probefarm-bench engine [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]\n"
         + "       probefarm-bench diagnostics FILE.npy [--json FILE]")

@@ -50,6 +50,14 @@ public struct LayerSpec: Sendable, Equatable {
 
     public init(op: String) { self.op = op }
 
+    /// A linear layer reading `weight` (and `bias`, if given).
+    public static func linear(_ weight: String, bias: String? = nil) -> LayerSpec {
+        var s = LayerSpec(op: "linear")
+        s.weight = weight
+        s.bias = bias
+        return s
+    }
+
     /// The keys each op accepts (besides `op`).
     static let allowedKeys: [String: Set<String>] = [
         "linear": ["weight", "bias"],
