@@ -29,10 +29,11 @@ let package = Package(
             name: "NeuralModels",
             dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Diagnostics"),
+        .target(name: "Samplers"),
         .target(name: "Reports", dependencies: ["TensorCore"]),
         .target(
             name: "ProbeFarmTesting",
-            dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
+            dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers"]),
         .executableTarget(
             name: "probefarm",
             dependencies: [
@@ -44,6 +45,7 @@ let package = Package(
             name: "probefarm-bench",
             dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
 
+        .testTarget(name: "SamplersTests", dependencies: ["Samplers", "Diagnostics", "ProbeFarmTesting"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "ProbeFarmTesting"]),
         .testTarget(
             name: "NeuralModelsTests",

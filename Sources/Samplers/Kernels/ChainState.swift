@@ -1,0 +1,94 @@
+import Foundation
+
+/// The state a kernel carries for one chain: position, log density and its gradient
+/// (cached, so a step needs one new gradient).
+public struct ChainState: Sendable, Codable, Equatable {
+    public var position: [Double]
+    public var logDensity: Double
+    public var gradient: [Double]
+
+    public init(position: [Double], logDensity: Double, gradient: [Double]) {
+        self.position = position
+        self.logDensity = logDensity
+        self.gradient = gradient
+    }
+}
+
+/// What one step of one chain did.
+public struct StepInfo: Sendable, Equatable {
+    /// min(1, Metropolis–Hastings ratio); 0 for a divergent proposal.
+    public var acceptanceProbability: Double
+    /// log of the Metropolis–Hastings ratio (may exceed 0; −∞ when divergent).
+    public var logAcceptance: Double
+    public var accepted: Bool
+    /// The proposal had a non-finite density or gradient, or (HMC) an energy error
+    /// above ``divergenceThreshold``: it was rejected.
+    public var divergent: Bool
+
+    public static let divergenceThreshold = 1000.0
+
+    public init(acceptanceProbability: Double, logAcceptance: Double, accepted: Bool, divergent: Bool) {
+        self.acceptanceProbability = acceptanceProbability
+        self.logAcceptance = logAcceptance
+        self.accepted = accepted
+        self.divergent = divergent
+    }
+
+    static func rejectedDivergent() -> StepInfo {
+        StepInfo(acceptanceProbability: 0, logAcceptance: -.infinity, accepted: false, divergent: true)
+    }
+}
+
+/// The per-chain settings a kernel step uses.
+public struct StepContext: Sendable {
+    public var stepSizes: [Double]
+    /// Diagonal inverse mass matrix per chain (variance scale per coordinate), or nil for I.
+    public var inverseMetric: [[Double]]?
+    public var streams: [RandomStream]
+    public var iteration: UInt64
+
+    public init(stepSizes: [Double], inverseMetric: [[Double]]?, streams: [RandomStream], iteration: UInt64) {
+        self.stepSizes = stepSizes
+        self.inverseMetric = inverseMetric
+        self.streams = streams
+        self.iteration = iteration
+    }
+}
+
+/// A transition kernel that steps every chain of a batch in lockstep, with one batched
+/// density evaluation per gradient step (BlackJAX's `step(rng, state, params) →
+/// (state, info)`, batched).
+public protocol Kernel: Sendable {
+    func step(_ states: inout [ChainState], context: StepContext, target: any LogDensity) -> [StepInfo]
+}
+
+@inline(__always) func isFinite(_ v: Double, _ g: ArraySlice<Double>) -> Bool {
+    v.isFinite && g.allSatisfy { $0.isFinite }
+}
+
+/// Accepts or rejects each proposal with the exact Metropolis–Hastings rule:
+/// accept when log u < log α, u ~ U(0, 1) from the chain's accept stream.
+func metropolis(
+    _ states: inout [ChainState], proposals: [Double], values: [Double], gradients: [Double],
+    logRatios: [Double], finite: [Bool], context: StepContext, dimension d: Int
+) -> [StepInfo] {
+    var infos = [StepInfo]()
+    infos.reserveCapacity(states.count)
+    for c in states.indices {
+        guard finite[c], !logRatios[c].isNaN else {
+            infos.append(.rejectedDivergent())
+            continue
+        }
+        let logAlpha = logRatios[c]
+        let u = context.streams[c].uniform(iteration: context.iteration, purpose: .accept)
+        let accepted = log(u) < logAlpha
+        if accepted {
+            states[c] = ChainState(position: Array(proposals[(c * d)..<((c + 1) * d)]), logDensity: values[c],
+                                   gradient: Array(gradients[(c * d)..<((c + 1) * d)]))
+        }
+        infos.append(StepInfo(acceptanceProbability: min(1, exp(min(logAlpha, 0))), logAcceptance: logAlpha,
+                              accepted: accepted, divergent: false))
+    }
+    return infos
+}
+

@@ -1,0 +1,36 @@
+/// A target density for MCMC, evaluated for a batch of chains at once.
+///
+/// ProbeFarm speaks of an energy G: the log density is −G/τ (plus a log prior or a log
+/// Jacobian). Implementations return log p and ∇ log p; a non-finite value marks a
+/// point the sampler must reject (it is recorded as divergent, never thrown).
+public protocol LogDensity: Sendable {
+    /// The dimension of one chain's position.
+    var dimension: Int { get }
+
+    /// log p and ∇ log p at `count` positions stored row-major in `positions`
+    /// (`count × dimension`); `values` has `count` entries, `gradients` `count × dimension`.
+    func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double])
+}
+
+/// A log density given by a closure of one position (for tests and small targets).
+public struct ClosureDensity: LogDensity {
+    public let dimension: Int
+    let body: @Sendable ([Double]) -> (Double, [Double])
+
+    public init(dimension: Int, _ body: @escaping @Sendable ([Double]) -> (Double, [Double])) {
+        self.dimension = dimension
+        self.body = body
+    }
+
+    public func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
+        var values = [Double](), gradients = [Double]()
+        values.reserveCapacity(count)
+        gradients.reserveCapacity(count * dimension)
+        for c in 0..<count {
+            let (v, g) = body(Array(positions[(c * dimension)..<((c + 1) * dimension)]))
+            values.append(v)
+            gradients += g
+        }
+        return (values, gradients)
+    }
+}
