@@ -30,14 +30,18 @@ let package = Package(
             dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
         .target(name: "Diagnostics"),
         .target(name: "Samplers"),
+        .target(
+            name: "Probes",
+            dependencies: ["TensorCore", "NeuralModels", "Samplers", .product(name: "Yams", package: "Yams")]),
         .target(name: "Reports", dependencies: ["TensorCore"]),
+        .target(name: "ChainFarm", dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics"]),
         .target(
             name: "ProbeFarmTesting",
             dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers"]),
         .executableTarget(
             name: "probefarm",
             dependencies: [
-                "TensorCore", "NeuralModels", "Diagnostics", "Reports",
+                "TensorCore", "NeuralModels", "Diagnostics", "Reports", "Samplers", "Probes", "ChainFarm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -12,7 +12,7 @@ struct ProbeFarm: ParsableCommand {
             (PyTorch state_dict names and layouts). See README.md and docs/.
             """,
         version: ProbeFarmVersion.string,
-        subcommands: [Inspect.self, Predict.self, Diagnose.self, Train.self])
+        subcommands: [Run.self, Diagnose.self, Train.self, Inspect.self, Predict.self])
 }
 
 enum ProbeFarmVersion {

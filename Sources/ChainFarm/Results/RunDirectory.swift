@@ -1,0 +1,177 @@
+import Diagnostics
+import Foundation
+import NeuralModels
+import Probes
+import Samplers
+import TensorCore
+
+/// Writes a finished run as JOBSPEC §4 describes. Every file is written to a temporary
+/// name and renamed, so a reader never sees half a file.
+public struct RunDirectory {
+    public var path: String
+
+    public init(path: String) { self.path = path }
+
+    /// Creates the directory; refuses one that already holds a run unless `overwrite`.
+    public func prepare(overwrite: Bool) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw RunError("\(path) exists and is not a directory") }
+            let summary = (path as NSString).appendingPathComponent("summary.json")
+            if fm.fileExists(atPath: summary) && !overwrite {
+                throw RunError("\(path) already holds a run (summary.json); choose another --output or pass --overwrite")
+            }
+        }
+        try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// Everything derived from the draws: data points, energies, model outputs, diagnostics.
+    public struct Summary {
+        public var json: [String: Any]
+        public var converged: Bool
+        public var maxRHat: Double?
+        public var minESSBulk: Double?
+        public var minESSTail: Double?
+    }
+
+    public func write(plan: JobPlan, outcome: LocalRun.Outcome, workers: Int) throws -> Summary {
+        let draws = outcome.draws
+        let C = draws.chains, N = draws.draws, k = draws.dimension
+        let D = plan.target.dataDimension
+        let target = plan.target
+        // Evaluate every merged draw (chain-major) in batches: x, G, outputs.
+        var x = [Float](), energy = [Double](), outputs = [Float]()
+        x.reserveCapacity(C * N * D)
+        let width = plan.outputColumns.reduce(0) { $0 + $1.width }
+        var positions = [Double]()
+        positions.reserveCapacity(C * N * k)
+        for c in 0..<C { positions += draws.positions[c] }
+        let batch = 256
+        var first = 0
+        while first < C * N {
+            let n = min(batch, C * N - first)
+            let e = target.describe(Array(positions[(first * k)..<((first + n) * k)]), count: n)
+            x += e.x.map(Float.init)
+            energy += e.energy
+            for b in 0..<n {
+                for (name, w) in plan.outputColumns {
+                    let members = e.readouts[name]!
+                    for j in 0..<w {
+                        let v = members.reduce(0.0) { $0 + ($1.classes > 0 ? $1.p(b, j) : $1.values[b]) } / Double(members.count)
+                        outputs.append(Float(v))
+                    }
+                }
+            }
+            first += n
+        }
+        try NumPyArray(shape: [C * N, D], float32: x).write(to: file("samples.npy"))
+        try NumPyArray(shape: [C, N, D], float32: x).write(to: file("chains.npy"))
+        if case .latent = target.space {
+            try NumPyArray(shape: [C * N, k], float64: positions).write(to: file("latent.npy"))
+        }
+        if width > 0 { try NumPyArray(shape: [C * N, width], float32: outputs).write(to: file("outputs.npy")) }
+
+        // Per-draw statistics.
+        var stats = [Double](), csv = "chain,iteration,G,log_acceptance,step_size,divergent\n"
+        let warmup = outcome.settings.warmup
+        for c in 0..<C {
+            for i in 0..<N {
+                let row: [Double] = [Double(c), Double(warmup + i), energy[c * N + i], draws.logAcceptance[c][i],
+                                     draws.stepSize[c][i], draws.divergent[c][i] ? 1 : 0]
+                stats += row
+                csv += "\(c),\(warmup + i),\(energy[c * N + i]),\(draws.logAcceptance[c][i]),\(draws.stepSize[c][i]),\(draws.divergent[c][i] ? 1 : 0)\n"
+            }
+        }
+        try NumPyArray(shape: [C * N, 6], float64: stats).write(to: file("stats.npy"))
+        try AtomicFile.write(Data(csv.utf8), to: file("stats.csv"))
+
+        // Diagnostics on the sampler's coordinates (data-space values of free features) and G.
+        var names = [String](), series = [[Double]]()
+        switch target.space {
+        case .latent:
+            for j in 0..<k {
+                names.append("z[\(j)]")
+                series.append((0..<C).flatMap { c in (0..<N).map { draws.positions[c][$0 * k + j] } })
+            }
+        case .data(let s):
+            for i in s.free {
+                names.append("x[\(i)]")
+                series.append((0..<(C * N)).map { Double(x[$0 * D + i]) })
+            }
+        }
+        names.append("G")
+        series.append(energy)
+        let stop = plan.job.stop
+        let rhatLimit = stop?.rhat ?? 1.01, essLimit = min(stop?.essBulk ?? 400, stop?.essTail ?? 400)
+        var quantities = [[String: Any]]()
+        var maxR: Double? = nil, minB: Double? = nil, minT: Double? = nil, allPass = true
+        for (name, values) in zip(names, series) {
+            let s = QuantitySummary(ChainDraws(chains: C, draws: N, values: values))
+            func num(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
+            quantities.append(["name": name, "rhat": num(s.rhat), "rhat_split": num(s.rhatSplit), "ess_bulk": num(s.essBulk),
+                               "ess_tail": num(s.essTail), "ess_mean": num(s.essMean), "mcse_mean": num(s.mcseMean)])
+            if let r = s.rhat { maxR = max(maxR ?? r, r) }
+            if let b = s.essBulk { minB = min(minB ?? b, b) }
+            if let t = s.essTail { minT = min(minT ?? t, t) }
+            if !s.passes(rhat: rhatLimit, ess: essLimit) { allPass = false }
+        }
+        let acceptance = draws.acceptance.reduce(0.0) { $0 + $1.reduce(0, +) } / Double(max(C * N, 1))
+        let divergences = draws.divergent.reduce(0) { $0 + $1.filter { $0 }.count }
+        func num(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
+        var outputsInfo = [[String: Any]](), start = 0
+        for (name, w) in plan.outputColumns {
+            outputsInfo.append(["model": name, "columns": [start, start + w],
+                                "kind": plan.target.models[name]!.kind.classes > 0 ? "probabilities" : "values"])
+            start += w
+        }
+        let json: [String: Any] = [
+            "name": plan.job.name,
+            "chains": C, "draws_per_chain": N, "warmup": warmup,
+            "sampler": ["method": outcome.settings.method.rawValue, "target_acceptance": outcome.settings.targetAcceptance,
+                        "step_sizes": outcome.checkpoints.sorted { $0.chain < $1.chain }.map(\.stepSize)],
+            "acceptance_rate": acceptance, "divergences": divergences, "wall_time_seconds": outcome.seconds,
+            "temperature": plan.job.temperature,
+            "space": { if case .latent = target.space { return "latent" } else { return "data" } }(),
+            "outputs": outputsInfo,
+            "diagnostics": ["max_rhat": num(maxR), "min_ess_bulk": num(minB), "min_ess_tail": num(minT),
+                            "thresholds": ["rhat": rhatLimit, "ess": essLimit], "quantities": quantities],
+            "converged": allPass,
+            "provenance": Provenance.current(plan: plan, workers: workers),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try AtomicFile.write(data, to: file("summary.json"))
+        return Summary(json: json, converged: allPass, maxRHat: maxR, minESSBulk: minB, minESSTail: minT)
+    }
+}
+
+/// What produced a run: versions, inputs and the numerical environment.
+public enum Provenance {
+    public static let version = "0.1.0"
+
+    public static func current(plan: JobPlan, workers: Int) -> [String: Any] {
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        return [
+            "probefarm": version,
+            "job_file": plan.job.file,
+            "job_sha256": plan.job.sha256,
+            "weights_sha256": plan.weights,
+            "seed": plan.job.seed,
+            "blas": ["core": BLAS.coreName, "threads": BLAS.threads],
+            "hosts": [String(cString: host)],
+            "workers": workers,
+            "swift": swiftVersion,
+        ]
+    }
+
+    static var swiftVersion: String {
+        #if swift(>=6.3)
+        return "6.3"
+        #else
+        return "6"
+        #endif
+    }
+}

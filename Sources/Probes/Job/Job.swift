@@ -1,0 +1,278 @@
+import Foundation
+import NeuralModels
+import Samplers
+import TensorCore
+import Yams
+
+/// A probing job, as written in a job file (JOBSPEC §2), validated for form. Building it
+/// into a target (``JobPlan``) checks it against the models.
+public struct Job: Sendable {
+    public struct ModelSource: Sendable, Equatable {
+        public var path: String
+        /// `perturb: {sigma, copies}`: an ensemble of θ* + σε_j standing for q*(θ).
+        public var perturbSigma: Double?
+        public var perturbCopies: Int?
+    }
+
+    public enum SpaceSpec: Sendable {
+        case latent(decoder: String, prior: Bool)
+        case data(dimension: Int, lower: [Double?], upper: [Double?], fixed: [Int: Double], start: String?)
+    }
+
+    public struct TermSpec: Sendable {
+        public var kind: String
+        public var keyPath: String
+        public var options: [String: AnySendable]
+        public var weight: Double
+    }
+
+    public struct StopRule: Sendable, Equatable, Codable {
+        public var rhat: Double
+        public var essBulk: Double
+        public var essTail: Double
+        public var maxDraws: Int
+    }
+
+    public var file: String
+    public var directory: String
+    public var sha256: String
+    public var name: String
+    public var seed: UInt64
+    public var models: [(name: String, source: ModelSource)]
+    public var space: SpaceSpec
+    public var probe: [TermSpec]
+    public var temperature: Double
+    public var sampler: SamplerSettings
+    public var chains: Int
+    public var stop: StopRule?
+    public var output: String
+
+    /// Resolves a path relative to the job file's folder.
+    public func resolve(_ p: String) -> String {
+        p.hasPrefix("/") ? p : ((directory as NSString).appendingPathComponent(p) as NSString).standardizingPath
+    }
+}
+
+/// A YAML value carried into term options (Sendable wrapper over Yams' output).
+public struct AnySendable: @unchecked Sendable {
+    public var value: Any
+}
+
+/// A job file that cannot be run: one line with the file and the key path, exit 78.
+public struct JobError: ProbeFarmError {
+    public var file: String
+    public var message: String
+    public var sysexit: Sysexit
+    public var description: String { "\(file): \(message)" }
+
+    public init(file: String, _ message: String, sysexit: Sysexit = .config) {
+        self.file = file
+        self.message = message
+        self.sysexit = sysexit
+    }
+}
+
+extension Job {
+    static let topKeys: Set<String> = ["name", "seed", "models", "space", "probe", "temperature", "sampler",
+                                       "chains", "stop", "output"]
+    public static let termKinds: Set<String> = ["fixed-label", "fixed-value", "risky", "entropy", "sensitive",
+                                                "contrast", "level-set", "localize"]
+
+    /// Reads and validates the form of a job file.
+    public static func load(_ path: String) throws(JobError) -> Job {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JobError(file: path, "cannot read the job file", sysexit: .noInput)
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let parsed: Any?
+        do { parsed = try Yams.load(yaml: text) } catch {
+            throw JobError(file: path, "not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
+        }
+        guard let root = parsed as? [String: Any] else { throw JobError(file: path, "a job file is a YAML mapping") }
+        let p = Reader(file: path)
+        try p.allowed(root, at: "", Self.topKeys)
+        let directory = URL(fileURLWithPath: path).absoluteURL.deletingLastPathComponent().path
+
+        guard let modelMap = root["models"] as? [String: Any], !modelMap.isEmpty else {
+            throw p.fail("models", "must map model names to weight files")
+        }
+        var models = [(name: String, source: ModelSource)]()
+        for name in modelMap.keys.sorted() {
+            let key = "models.\(name)"
+            if let path = modelMap[name] as? String {
+                models.append((name, ModelSource(path: path)))
+            } else if let m = modelMap[name] as? [String: Any] {
+                try p.allowed(m, at: key, ["weights", "perturb"])
+                guard let w = m["weights"] as? String else { throw p.fail("\(key).weights", "missing (the weight file)") }
+                var source = ModelSource(path: w)
+                if let pert = m["perturb"] {
+                    guard let pd = pert as? [String: Any] else { throw p.fail("\(key).perturb", "must be {sigma, copies}") }
+                    try p.allowed(pd, at: "\(key).perturb", ["sigma", "copies"])
+                    guard let s = try p.number(pd, "sigma", at: "\(key).perturb"), s > 0 else {
+                        throw p.fail("\(key).perturb.sigma", "must be a positive number")
+                    }
+                    source.perturbSigma = s
+                    source.perturbCopies = try p.int(pd, "copies", at: "\(key).perturb", minimum: 1) ?? 100
+                }
+                models.append((name, source))
+            } else {
+                throw p.fail(key, "must be a weight file path or {weights, perturb}")
+            }
+        }
+
+        guard let spaceMap = root["space"] as? [String: Any], spaceMap.count == 1 else {
+            throw p.fail("space", "must be {latent: …} or {data: …}")
+        }
+        let space: SpaceSpec
+        if let l = spaceMap["latent"] {
+            guard let lm = l as? [String: Any] else { throw p.fail("space.latent", "must be {decoder, prior}") }
+            try p.allowed(lm, at: "space.latent", ["decoder", "prior"])
+            guard let dec = lm["decoder"] as? String else { throw p.fail("space.latent.decoder", "missing (a model name)") }
+            let prior = (lm["prior"] as? String) ?? "standard-normal"
+            guard prior == "standard-normal" || prior == "none" else {
+                throw p.fail("space.latent.prior", "must be standard-normal or none")
+            }
+            space = .latent(decoder: dec, prior: prior == "standard-normal")
+        } else if let d = spaceMap["data"] {
+            guard let dm = d as? [String: Any] else { throw p.fail("space.data", "must be a mapping") }
+            try p.allowed(dm, at: "space.data", ["dimension", "lower", "upper", "fixed", "start"])
+            guard let dim = try p.int(dm, "dimension", at: "space.data", minimum: 1) else {
+                throw p.fail("space.data.dimension", "missing")
+            }
+            let lower = try p.bounds(dm["lower"], dimension: dim, at: "space.data.lower")
+            let upper = try p.bounds(dm["upper"], dimension: dim, at: "space.data.upper")
+            for i in 0..<dim {
+                if let l = lower[i], let h = upper[i], !(l < h) {
+                    throw p.fail("space.data.lower", "feature \(i): lower \(l) is not below upper \(h)")
+                }
+            }
+            var fixed = [Int: Double]()
+            if let f = dm["fixed"] {
+                guard let fm = f as? [AnyHashable: Any] else { throw p.fail("space.data.fixed", "must map feature index to value") }
+                for (k, v) in fm {
+                    guard let i = (k as? Int) ?? Int("\(k)"), i >= 0, i < dim else {
+                        throw p.fail("space.data.fixed", "feature index \(k) is outside 0..<\(dim)")
+                    }
+                    guard let x = (v as? Double) ?? (v as? Int).map(Double.init) else {
+                        throw p.fail("space.data.fixed.\(i)", "must be a number")
+                    }
+                    fixed[i] = x
+                }
+            }
+            let start = dm["start"] as? String
+            if dm["start"] != nil && start == nil { throw p.fail("space.data.start", "must be an .npy file path") }
+            space = .data(dimension: dim, lower: lower, upper: upper, fixed: fixed, start: start)
+        } else {
+            throw p.fail("space", "must be {latent: …} or {data: …}")
+        }
+
+        guard let probeList = root["probe"] as? [Any], !probeList.isEmpty else {
+            throw p.fail("probe", "must be a non-empty list of terms")
+        }
+        var terms = [TermSpec]()
+        for (i, entry) in probeList.enumerated() {
+            let key = "probe[\(i)]"
+            guard let em = entry as? [String: Any], em.count == 1, let kind = em.keys.first else {
+                throw p.fail(key, "must be one term: {kind: {options}}")
+            }
+            guard termKinds.contains(kind) else {
+                throw p.fail("\(key).\(kind)", "unknown term (one of \(termKinds.sorted().joined(separator: ", ")))")
+            }
+            var options = (em[kind] as? [String: Any]) ?? [:]
+            if em[kind] != nil && !(em[kind] is [String: Any]) && !(em[kind] is NSNull) {
+                throw p.fail("\(key).\(kind)", "options must be a mapping")
+            }
+            var weight = 1.0
+            if kind != "localize", let w = options.removeValue(forKey: "weight") {
+                guard let x = (w as? Double) ?? (w as? Int).map(Double.init) else { throw p.fail("\(key).\(kind).weight", "must be a number") }
+                weight = x
+            }
+            terms.append(TermSpec(kind: kind, keyPath: "\(key).\(kind)", options: options.mapValues { AnySendable(value: $0) }, weight: weight))
+        }
+
+        let temperature = try p.number(root, "temperature", at: "") ?? 1
+        guard temperature > 0 else { throw p.fail("temperature", "must be positive") }
+        var sampler = SamplerSettings()
+        if let s = root["sampler"] {
+            guard let sm = s as? [String: Any] else { throw p.fail("sampler", "must be a mapping") }
+            try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size", "metric"])
+            let methodName = (sm["method"] as? String) ?? "mala"
+            guard let method = SamplerSettings.Method(rawValue: methodName) else {
+                throw p.fail("sampler.method", "must be mala, hmc or rwm")
+            }
+            var metric: Bool? = nil
+            if let m = sm["metric"] {
+                guard let ms = m as? String, ms == "diagonal" || ms == "identity" else {
+                    throw p.fail("sampler.metric", "must be diagonal or identity")
+                }
+                metric = ms == "diagonal"
+            }
+            let acceptance = try p.number(sm, "target-acceptance", at: "sampler")
+            if let a = acceptance, !(a > 0 && a < 1) { throw p.fail("sampler.target-acceptance", "must be in (0, 1)") }
+            let step = try p.number(sm, "step-size", at: "sampler")
+            if let s = step, !(s > 0) { throw p.fail("sampler.step-size", "must be positive") }
+            sampler = SamplerSettings(
+                method: method, warmup: try p.int(sm, "warmup", at: "sampler", minimum: 0) ?? 1000,
+                draws: try p.int(sm, "draws", at: "sampler", minimum: 4) ?? 2000, targetAcceptance: acceptance,
+                leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
+                initialStepSize: step, adaptMetric: metric)
+        }
+        let chains = try p.int(root, "chains", at: "", minimum: 1) ?? 4
+        var stop: StopRule? = nil
+        if let s = root["stop"] {
+            guard let sm = s as? [String: Any] else { throw p.fail("stop", "must be a mapping") }
+            try p.allowed(sm, at: "stop", ["rhat", "ess-bulk", "ess-tail", "max-draws"])
+            stop = StopRule(rhat: try p.number(sm, "rhat", at: "stop") ?? 1.01,
+                            essBulk: try p.number(sm, "ess-bulk", at: "stop") ?? 400,
+                            essTail: try p.number(sm, "ess-tail", at: "stop") ?? 400,
+                            maxDraws: try p.int(sm, "max-draws", at: "stop", minimum: 4) ?? 10 * sampler.draws)
+            if stop!.maxDraws < sampler.draws { throw p.fail("stop.max-draws", "is below sampler.draws (\(sampler.draws))") }
+        }
+        let name = (root["name"] as? String) ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        var seed: UInt64 = 1
+        if let s = root["seed"] {
+            guard let i = s as? Int, i >= 0 else { throw p.fail("seed", "must be a non-negative integer") }
+            seed = UInt64(i)
+        }
+        let output = (root["output"] as? String) ?? "runs/\(name)"
+        return Job(file: path, directory: directory, sha256: SHA256.hex(Array(data)), name: name, seed: seed,
+                   models: models, space: space, probe: terms, temperature: temperature, sampler: sampler,
+                   chains: chains, stop: stop, output: output)
+    }
+
+    /// Typed access to YAML mappings with key-path errors.
+    struct Reader {
+        var file: String
+        func fail(_ key: String, _ message: String) -> JobError { JobError(file: file, "\(key): \(message)") }
+        func allowed(_ d: [String: Any], at key: String, _ keys: Set<String>) throws(JobError) {
+            for k in d.keys.sorted() where !keys.contains(k) {
+                throw fail(key.isEmpty ? k : "\(key).\(k)", "unknown key (expected one of \(keys.sorted().joined(separator: ", ")))")
+            }
+        }
+        func number(_ d: [String: Any], _ k: String, at key: String) throws(JobError) -> Double? {
+            guard let v = d[k] else { return nil }
+            if let i = v as? Int { return Double(i) }
+            guard let x = v as? Double else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be a number") }
+            return x
+        }
+        func int(_ d: [String: Any], _ k: String, at key: String, minimum: Int) throws(JobError) -> Int? {
+            guard let v = d[k] else { return nil }
+            guard let i = v as? Int, i >= minimum else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be an integer ≥ \(minimum)") }
+            return i
+        }
+        func bounds(_ v: Any?, dimension: Int, at key: String) throws(JobError) -> [Double?] {
+            guard let v else { return Array(repeating: nil, count: dimension) }
+            if let x = (v as? Double) ?? (v as? Int).map(Double.init) { return Array(repeating: x, count: dimension) }
+            guard let list = v as? [Any], list.count == dimension else {
+                throw fail(key, "must be a number or a list of \(dimension) numbers (null for unbounded)")
+            }
+            var out = [Double?]()
+            for (i, item) in list.enumerated() {
+                if item is NSNull { out.append(nil); continue }
+                guard let x = (item as? Double) ?? (item as? Int).map(Double.init) else { throw fail("\(key)[\(i)]", "must be a number or null") }
+                out.append(x)
+            }
+            return out
+        }
+    }
+}

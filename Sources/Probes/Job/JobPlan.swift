@@ -1,0 +1,274 @@
+import Foundation
+import NeuralModels
+import Samplers
+import TensorCore
+
+/// A job checked against its models and built into the target the sampler sees, with
+/// the chains' starting points. Everything that can be wrong is found here, before any
+/// chain runs: model files (exit 65/66), and the job's consistency with them (exit 78,
+/// with the key path).
+public struct JobPlan: Sendable {
+    public var job: Job
+    public var target: ProbeTarget
+    /// Content hashes of the weight files, by model name.
+    public var weights: [String: String]
+    /// The outputs written per draw: each probed model's name and output width.
+    public var outputColumns: [(name: String, width: Int)]
+
+    public init(_ job: Job) throws {
+        self.job = job
+        func fail(_ key: String, _ message: String) -> JobError { JobError(file: job.file, "\(key): \(message)") }
+
+        // Models.
+        var loaded = [String: Model]()
+        var weights = [String: String]()
+        for (name, source) in job.models {
+            let path = job.resolve(source.path)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw JobError(file: job.file, "models.\(name): no such file \(path)", sysexit: .noInput)
+            }
+            let m = try Model.load(path)
+            loaded[name] = m
+            weights[name] = m.sha256
+        }
+        func members(_ name: String) -> [Sequential] {
+            let m = loaded[name]!
+            guard let source = job.models.first(where: { $0.name == name })?.source, let sigma = source.perturbSigma else {
+                return m.members
+            }
+            return Perturbation.ensemble(of: m.network, sigma: sigma, copies: source.perturbCopies ?? 100,
+                                         seed: job.seed, salt: name)
+        }
+
+        // Space and data dimension.
+        var decoder: Sequential? = nil
+        let space: Space
+        var dataShape: [Int]
+        let probedNames = Set(job.probe.flatMap { Self.modelNames($0) })
+        switch job.space {
+        case let .latent(decoderName, prior):
+            guard let d = loaded[decoderName] else {
+                throw fail("space.latent.decoder", "'\(decoderName)' is not declared under models")
+            }
+            guard d.architecture.output == .image else {
+                throw fail("space.latent.decoder", "'\(decoderName)' is a \(d.architecture.output.rawValue) model, not a decoder (output: image)")
+            }
+            guard d.inputShape.count == 1 else {
+                throw fail("space.latent.decoder", "'\(decoderName)' takes input \(d.inputShape); a latent space needs a vector")
+            }
+            decoder = d.network
+            dataShape = d.outputShape
+            space = .latent(decoderName: decoderName, dimension: d.inputShape[0], prior: prior)
+        case let .data(dimension, lower, upper, fixed, _):
+            space = .data(DataSpace(dimension: dimension, lower: lower, upper: upper, fixed: fixed))
+            dataShape = [dimension]
+            if let first = probedNames.sorted().first, let m = loaded[first] { dataShape = m.inputShape }
+        }
+        let dataDimension = dataShape.reduce(1, *)
+        if case let .data(dimension, _, _, _, _) = job.space, dimension != dataDimension {
+            throw fail("space.data.dimension", "is \(dimension) but the probed models take \(dataDimension) inputs")
+        }
+
+        // Probed models: declared, not the decoder, matching the data.
+        var models = [String: ProbedModel]()
+        for name in probedNames.sorted() {
+            guard let m = loaded[name] else {
+                let where_ = job.probe.first { Self.modelNames($0).contains(name) }!.keyPath
+                throw fail(where_, "model '\(name)' is not declared under models (declared: \(job.models.map(\.name).joined(separator: ", ")))")
+            }
+            guard m.architecture.output != .image else {
+                throw fail("models.\(name)", "is a decoder (output: image); probe terms need a classifier or regressor")
+            }
+            guard m.inputShape.reduce(1, *) == dataDimension else {
+                let source = decoder != nil ? "the decoder produces" : "the data space has"
+                throw fail("models.\(name)", "takes \(m.inputShape) (\(m.inputShape.reduce(1, *)) values) but \(source) \(dataShape) (\(dataDimension))")
+            }
+            let kind: ReadoutKind
+            do { kind = try ReadoutKind(m.architecture.output, outputCount: m.outputShape.reduce(1, *)) } catch {
+                throw fail("models.\(name)", "\(error)")
+            }
+            models[name] = ProbedModel(name: name, members: members(name), kind: kind)
+        }
+
+        // Terms.
+        var terms = [any ProbeTerm]()
+        for spec in job.probe {
+            let term = try Self.term(spec, models: &models, loaded: loaded, job: job, dataDimension: dataDimension)
+            terms.append(spec.weight == 1 ? term : Weighted(term: term, weight: spec.weight))
+        }
+
+        self.target = ProbeTarget(space: space, models: models, decoder: decoder, terms: terms,
+                                  temperature: job.temperature, dataDimension: dataDimension, dataShape: dataShape)
+        self.weights = weights
+        self.outputColumns = models.keys.sorted().filter { !$0.contains("~") }.map { ($0, max(models[$0]!.kind.classes, 1)) }
+
+        if case let .data(_, _, _, _, start?) = job.space {
+            let path = job.resolve(start)
+            guard FileManager.default.fileExists(atPath: path) else { throw fail("space.data.start", "no such file \(path)") }
+            let a = try NumPyArray.read(contentsOf: path)
+            guard a.count == dataDimension else { throw fail("space.data.start", "has \(a.count) values, the data space \(dataDimension)") }
+        }
+    }
+
+    static func modelNames(_ spec: Job.TermSpec) -> [String] {
+        if spec.kind == "contrast" { return (spec.options["models"]?.value as? [String]) ?? [] }
+        if spec.kind == "localize" { return [] }
+        return (spec.options["model"]?.value as? String).map { [$0] } ?? []
+    }
+
+    static func term(_ spec: Job.TermSpec, models: inout [String: ProbedModel], loaded: [String: Model],
+                     job: Job, dataDimension: Int) throws -> any ProbeTerm {
+        let key = spec.keyPath
+        let o = spec.options.mapValues(\.value)
+        func fail(_ k: String, _ message: String) -> JobError { JobError(file: job.file, "\(k): \(message)") }
+        func allowed(_ keys: Set<String>) throws {
+            for k in o.keys.sorted() where !keys.contains(k) {
+                throw fail("\(key).\(k)", "unknown key (expected one of \(keys.union(["weight"]).sorted().joined(separator: ", ")))")
+            }
+        }
+        func number(_ k: String) throws -> Double? {
+            guard let v = o[k] else { return nil }
+            if let i = v as? Int { return Double(i) }
+            guard let x = v as? Double else { throw fail("\(key).\(k)", "must be a number") }
+            return x
+        }
+        func model(_ k: String = "model") throws -> ProbedModel {
+            guard let name = o[k] as? String else { throw fail("\(key).\(k)", "missing (a declared model name)") }
+            return models[name]!
+        }
+        func classifier(_ m: ProbedModel) throws -> Int {
+            guard m.kind.classes > 0 else { throw fail("\(key).model", "'\(m.name)' is a regressor; \(spec.kind) needs a classifier") }
+            return m.kind.classes
+        }
+        func label(_ v: Any?, _ k: String, classes: Int) throws -> Int {
+            guard let i = v as? Int else { throw fail("\(key).\(k)", "must be a class index") }
+            guard i >= 0 && i < classes else { throw fail("\(key).\(k)", "class \(i) is outside 0..<\(classes)") }
+            return i
+        }
+        switch spec.kind {
+        case "fixed-label":
+            try allowed(["model", "label"])
+            let m = try model()
+            return FixedLabel(model: m.name, label: try label(o["label"], "label", classes: try classifier(m)))
+        case "fixed-value":
+            try allowed(["model", "value"])
+            let m = try model()
+            guard m.kind == .regressor else { throw fail("\(key).model", "'\(m.name)' is a classifier; fixed-value needs a regressor") }
+            guard let v = try number("value") else { throw fail("\(key).value", "missing") }
+            return FixedValue(model: m.name, value: v)
+        case "risky":
+            try allowed(["model", "anchor", "norm"])
+            let m = try model()
+            _ = try classifier(m)
+            return Risky(model: m.name, anchor: try number("anchor") ?? 0.5, norm: try number("norm") ?? 1)
+        case "entropy":
+            try allowed(["model"])
+            let m = try model()
+            _ = try classifier(m)
+            return Entropy(model: m.name)
+        case "sensitive":
+            try allowed(["model", "sigma", "copies"])
+            let m = try model()
+            _ = try classifier(m)
+            let sigma = try number("sigma") ?? 0.05
+            let copies = (o["copies"] as? Int) ?? 100
+            guard sigma > 0, copies >= 1 else { throw fail(key, "sigma must be positive and copies ≥ 1") }
+            let name = "\(m.name)~sensitive"
+            models[name] = ProbedModel(name: name, members: Perturbation.ensemble(
+                of: m.members[0], sigma: sigma, copies: copies, seed: job.seed, salt: name), kind: m.kind)
+            return Sensitive(model: m.name, perturbed: name)
+        case "contrast":
+            try allowed(["models"])
+            guard let names = o["models"] as? [String], names.count == 2 else { throw fail("\(key).models", "must be [a, b]") }
+            let a = models[names[0]]!, b = models[names[1]]!
+            guard (a.kind.classes > 0) == (b.kind.classes > 0) else {
+                throw fail("\(key).models", "'\(a.name)' and '\(b.name)' must both be classifiers or both regressors")
+            }
+            if a.kind.classes > 0, a.kind.classes != b.kind.classes {
+                throw fail("\(key).models", "'\(a.name)' has \(a.kind.classes) classes, '\(b.name)' \(b.kind.classes)")
+            }
+            return Contrast(a: a.name, b: b.name, classifiers: a.kind.classes > 0)
+        case "level-set":
+            try allowed(["model", "target", "sigma"])
+            let m = try model()
+            let k = try classifier(m)
+            guard let t = o["target"] as? [String: Any], t.count == 1, let kind = t.keys.first else {
+                throw fail("\(key).target", "must be one of {confident: i}, {ambiguous: [i, j]}, {probabilities: {i: q}}, {uniform: true}")
+            }
+            let target: LevelSet.Target
+            switch kind {
+            case "confident": target = .confident(try label(t[kind], "target.confident", classes: k))
+            case "ambiguous":
+                guard let pair = t[kind] as? [Any], pair.count == 2 else { throw fail("\(key).target.ambiguous", "must be [i, j]") }
+                let i = try label(pair[0], "target.ambiguous[0]", classes: k), j = try label(pair[1], "target.ambiguous[1]", classes: k)
+                guard i != j else { throw fail("\(key).target.ambiguous", "needs two different classes") }
+                target = .ambiguous(i, j)
+            case "probabilities":
+                guard let q = t[kind] as? [AnyHashable: Any] else { throw fail("\(key).target.probabilities", "must map class to probability") }
+                var m = [Int: Double]()
+                for (ck, v) in q {
+                    let c = try label((ck as? Int) ?? Int("\(ck)"), "target.probabilities", classes: k)
+                    guard let x = (v as? Double) ?? (v as? Int).map(Double.init), x >= 0, x <= 1 else {
+                        throw fail("\(key).target.probabilities.\(c)", "must be a probability")
+                    }
+                    m[c] = x
+                }
+                target = .probabilities(m)
+            case "uniform": target = .uniform
+            default: throw fail("\(key).target.\(kind)", "unknown target (confident, ambiguous, probabilities, uniform)")
+            }
+            let sigma = try number("sigma") ?? 0.05
+            guard sigma > 0 else { throw fail("\(key).sigma", "must be positive") }
+            return LevelSet(model: m.name, target: target, sigma: sigma)
+        case "localize":
+            try allowed(["anchor", "norm", "weight", "feature-weights"])
+            guard let a = o["anchor"] as? String else { throw fail("\(key).anchor", "missing (an .npy file)") }
+            let path = job.resolve(a)
+            guard FileManager.default.fileExists(atPath: path) else { throw fail("\(key).anchor", "no such file \(path)") }
+            let anchor = try NumPyArray.read(contentsOf: path).float64Values
+            guard anchor.count == dataDimension else {
+                throw fail("\(key).anchor", "has \(anchor.count) values, the data has \(dataDimension)")
+            }
+            var fw: [Double]? = nil
+            if let w = o["feature-weights"] {
+                guard let list = w as? [Any], list.count == dataDimension else {
+                    throw fail("\(key).feature-weights", "must be a list of \(dataDimension) numbers")
+                }
+                fw = try list.map { v in
+                    guard let x = (v as? Double) ?? (v as? Int).map(Double.init) else { throw fail("\(key).feature-weights", "must be numbers") }
+                    return x
+                }
+            }
+            let weight = try number("weight") ?? 1
+            let term = Localize(anchor: anchor, norm: try number("norm") ?? 2, featureWeights: fw)
+            return weight == 1 ? term : Weighted(term: term, weight: weight)
+        default:
+            throw fail(key, "unknown term")
+        }
+    }
+}
+
+/// Ensembles of perturbed parameters θ_j = θ* + σ·ε_j, ε_j ~ N(0, I), drawn once from the
+/// job seed (and a salt naming their use), so G is a fixed function of x.
+public enum Perturbation {
+    public static func ensemble(of network: Sequential, sigma: Double, copies: Int, seed: UInt64, salt: String) -> [Sequential] {
+        let saltHash = UInt64(truncatingIfNeeded: salt.utf8.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 })
+        return (0..<copies).map { j in
+            var member = network
+            let stream = RandomStream(seed: seed ^ saltHash, chain: j)
+            var ordinal: UInt64 = 0
+            for l in member.layers.indices {
+                var params = member.layers[l].parameters
+                for p in params.indices {
+                    let noise = stream.normals(params[p].count, iteration: ordinal, purpose: .perturbation)
+                    params[p].withUnsafeMutableBufferPointer { buf in
+                        for i in 0..<buf.count { buf[i] += Float(sigma * noise[i]) }
+                    }
+                    ordinal += 1
+                }
+                if !params.isEmpty { member.layers[l].parameters = params }
+            }
+            return member
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import NeuralModels
+import Samplers
+import TensorCore
+
+/// A model as a probe uses it: one network per ensemble member and how to read its output.
+public struct ProbedModel: Sendable {
+    public var name: String
+    public var members: [Sequential]
+    public var kind: ReadoutKind
+    public var inputShape: [Int]
+    public var outputShape: [Int]
+
+    public init(name: String, members: [Sequential], kind: ReadoutKind) {
+        self.name = name
+        self.members = members
+        self.kind = kind
+        inputShape = members[0].inputShape
+        outputShape = members[0].outputShape
+    }
+}
+
+/// The one type that knows models, probes and priors together: the density the sampler
+/// sees, log p*(u) = −G(x(u))/τ + log|dx/du| on a data space, or
+/// log p*(z) = log N(z; 0, I) − G(decoder(z))/τ on a latent space (−G/τ without prior).
+///
+/// A batch of chains is one forward and one backward pass per network (per ensemble
+/// member): one GEMM per layer for all chains.
+public struct ProbeTarget: LogDensity {
+    public var space: Space
+    /// Probed models by name (the decoder is not among them).
+    public var models: [String: ProbedModel]
+    public var decoder: Sequential?
+    public var terms: [any ProbeTerm]
+    public var temperature: Double
+    /// The flattened data dimension (the probed models' input size).
+    public var dataDimension: Int
+    public var dataShape: [Int]
+
+    public var dimension: Int {
+        switch space {
+        case .data(let s): s.free.count
+        case .latent(_, let k, _): k
+        }
+    }
+
+    /// Everything evaluated at a batch, for the density and for the run's outputs.
+    public struct Evaluation {
+        public var logDensity: [Double]
+        public var gradient: [Double]
+        public var energy: [Double]
+        public var x: [Double]
+        public var readouts: [String: [MemberReadout]]
+    }
+
+    public func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
+        let e = evaluateFully(positions, count: count, wantGradient: true)
+        return (e.logDensity, e.gradient)
+    }
+
+    /// Data points, energies and model readouts (no gradient) for a batch of positions.
+    public func describe(_ positions: [Double], count: Int) -> Evaluation {
+        evaluateFully(positions, count: count, wantGradient: false)
+    }
+
+    func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool) -> Evaluation {
+        let k = dimension, D = dataDimension
+        var none: TrainingNoise? = nil
+        // 1. Sampler coordinates → data points.
+        var x = [Double](repeating: 0, count: n * D)
+        var dxdu = [Double](), logJ = [Double](repeating: 0, count: n), dlogJ = [Double]()
+        var decoderTape: [LayerRecord] = []
+        switch space {
+        case .data(let s):
+            dxdu = Array(repeating: 0, count: n * k)
+            dlogJ = Array(repeating: 0, count: n * k)
+            for b in 0..<n {
+                for (i, v) in s.fixed { x[b * D + i] = v }
+                for (j, i) in s.free.enumerated() {
+                    let t = s.transform(i, u[b * k + j])
+                    x[b * D + i] = t.x
+                    dxdu[b * k + j] = t.dxdu
+                    logJ[b] += t.logJ
+                    dlogJ[b * k + j] = t.dlogJ
+                }
+            }
+        case .latent:
+            let z = Tensor(shape: [n, k], scalars: u.lazy.map { Float($0) })
+            decoderTape = decoder!.record(z, noise: &none)
+            x = decoderTape.last!.output.scalars.map(Double.init)
+        }
+        let xTensor = Tensor(shape: [n] + dataShape, scalars: x.lazy.map { Float($0) })
+        // 2. Every probed model (every member) forward, recorded for its pullback.
+        var tapes = [String: [[LayerRecord]]]()
+        var readouts = [String: [MemberReadout]]()
+        for (name, m) in models {
+            var ts = [[LayerRecord]](), rs = [MemberReadout]()
+            for member in m.members {
+                let tape = member.record(xTensor, noise: &none)
+                rs.append(m.kind.read(tape.last!.output.scalars, batch: n))
+                ts.append(tape)
+            }
+            tapes[name] = ts
+            readouts[name] = rs
+        }
+        // 3. G = Σ terms, and dG/d(readouts), dG/dx.
+        let input = TermInput(batch: n, readouts: readouts, x: x, dimension: D)
+        var energy = [Double](repeating: 0, count: n)
+        var readoutGrads = [String: [MemberGradient]]()
+        var dGdx = [Double](repeating: 0, count: n * D)
+        for term in terms {
+            let out = term.evaluate(input)
+            for b in 0..<n { energy[b] += out.values[b] }
+            guard wantGradient else { continue }
+            for i in out.xGradient.indices { dGdx[i] += out.xGradient[i] }
+            for (name, gs) in out.gradients {
+                if var acc = readoutGrads[name] {
+                    for (m, g) in gs.enumerated() {
+                        for i in g.probabilities.indices { acc[m].probabilities[i] += g.probabilities[i] }
+                        for i in g.values.indices { acc[m].values[i] += g.values[i] }
+                    }
+                    readoutGrads[name] = acc
+                } else {
+                    readoutGrads[name] = gs
+                }
+            }
+        }
+        let tau = temperature
+        var logDensity = energy.map { -$0 / tau }
+        guard wantGradient else {
+            if case .data = space { for b in 0..<n { logDensity[b] += logJ[b] } }
+            return Evaluation(logDensity: logDensity, gradient: [], energy: energy, x: x, readouts: readouts)
+        }
+        // 4. Pull dG/d(readouts) back through every member to dG/dx.
+        for (name, grads) in readoutGrads {
+            let m = models[name]!
+            for (j, g) in grads.enumerated() where g.probabilities.contains(where: { $0 != 0 }) || g.values.contains(where: { $0 != 0 }) {
+                let raw = m.kind.pullback(g, readout: readouts[name]![j])
+                let dy = Tensor(shape: [n] + m.outputShape, scalars: raw)
+                let dx = m.members[j].pullback(tapes[name]![j], outputGradient: dy, wantParameters: false).input
+                dx.withUnsafeBufferPointer { p in for i in 0..<p.count { dGdx[i] += Double(p[i]) } }
+            }
+        }
+        // 5. To the sampler's coordinates.
+        var gradient = [Double](repeating: 0, count: n * k)
+        switch space {
+        case .data(let s):
+            for b in 0..<n {
+                logDensity[b] += logJ[b]
+                for (j, i) in s.free.enumerated() {
+                    gradient[b * k + j] = -dGdx[b * D + i] * dxdu[b * k + j] / tau + dlogJ[b * k + j]
+                }
+            }
+        case .latent(_, _, let prior):
+            let dx = Tensor(shape: decoderTape.last!.output.shape, scalars: dGdx.lazy.map { Float($0) })
+            let dz = decoder!.pullback(decoderTape, outputGradient: dx, wantParameters: false).input
+            dz.withUnsafeBufferPointer { p in
+                for i in 0..<(n * k) { gradient[i] = -Double(p[i]) / tau - (prior ? u[i] : 0) }
+            }
+            if prior {
+                for b in 0..<n {
+                    var s = 0.0
+                    for j in 0..<k { s += u[b * k + j] * u[b * k + j] }
+                    logDensity[b] -= 0.5 * s
+                }
+            }
+        }
+        return Evaluation(logDensity: logDensity, gradient: gradient, energy: energy, x: x, readouts: readouts)
+    }
+}
