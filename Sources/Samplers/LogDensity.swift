@@ -10,6 +10,28 @@ public protocol LogDensity: Sendable {
     /// log p and ∇ log p at `count` positions stored row-major in `positions`
     /// (`count × dimension`); `values` has `count` entries, `gradients` `count × dimension`.
     func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double])
+
+    /// The tempered density used during warm-up annealing: the likelihood-like part scaled
+    /// by β ∈ (0, 1] (a prior or Jacobian stays whole). The default scales all of log p.
+    func evaluate(_ positions: [Double], count: Int, inverseTemperature beta: Double) -> (values: [Double], gradients: [Double])
+}
+
+extension LogDensity {
+    public func evaluate(_ positions: [Double], count: Int, inverseTemperature beta: Double) -> (values: [Double], gradients: [Double]) {
+        let r = evaluate(positions, count: count)
+        guard beta != 1 else { return r }
+        return (r.values.map { $0 * beta }, r.gradients.map { $0 * beta })
+    }
+}
+
+/// A density seen at inverse temperature β (warm-up annealing).
+struct Tempered: LogDensity {
+    var base: any LogDensity
+    var beta: Double
+    var dimension: Int { base.dimension }
+    func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
+        base.evaluate(positions, count: count, inverseTemperature: beta)
+    }
 }
 
 /// A log density given by a closure of one position (for tests and small targets).

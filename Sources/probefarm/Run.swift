@@ -50,10 +50,10 @@ struct Run: ParsableCommand {
                 guard !quiet else { return }
                 let phase = p.iteration <= p.warmup ? "warm-up" : "sampling"
                 let remaining = Double(p.totalIterations - p.iteration) * p.elapsed / Double(max(p.iteration, 1))
-                var line = String(format: "\r%@ %d/%d (%@)  %.0f draws/s  acceptance %.3f  divergent %d  ETA %.0f s",
-                                  "iteration" as NSString, p.iteration, p.totalIterations, phase as NSString, p.drawsPerSecond,
-                                  p.acceptance.isNaN ? 0 : p.acceptance, p.divergences, remaining)
-                if let r = p.maxRHat { line += String(format: "  max R-hat %.4f  min ESS %.0f", r, p.minESS ?? 0) }
+                func f(_ v: Double, _ digits: Int) -> String { v.isFinite ? String(format: "%.\(digits)f", v) : "—" }
+                var line = "\riteration \(p.iteration)/\(p.totalIterations) (\(phase))  \(f(p.drawsPerSecond, 0)) draws/s"
+                    + "  acceptance \(f(p.acceptance, 3))  divergent \(p.divergences)  ETA \(f(remaining, 0)) s"
+                if let r = p.maxRHat { line += "  max R-hat \(f(r, 4))  min ESS \(f(p.minESS ?? 0, 0))" }
                 FileHandle.standardError.write(Data((line + "   ").utf8))
             }
         } catch let e as RunError {

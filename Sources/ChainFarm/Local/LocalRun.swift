@@ -27,10 +27,10 @@ public struct LocalRun {
     public var groupSize: Int
     public var segment: Int
 
-    public init(plan: JobPlan, workers: Int, groupSize: Int = 8, segment: Int = 100) {
+    public init(plan: JobPlan, workers: Int, segment: Int = 100) {
         self.plan = plan
         self.workers = max(1, workers)
-        self.groupSize = max(1, groupSize)
+        self.groupSize = max(1, plan.job.batch)
         self.segment = max(1, segment)
     }
 
@@ -80,21 +80,24 @@ public struct LocalRun {
         let groups = stride(from: 0, to: chainCount, by: groupSize).map { Array($0..<min($0 + groupSize, chainCount)) }
         var runner = ChainRunner(settings: settings, seed: job.seed, target: plan.target)
 
-        // Start every chain (retrying other starting points where the density is not finite).
+        // Start every chain at the most probable of `initCandidates` draws from the
+        // initial distribution (one batched evaluation per chain).
         var checkpoints = [[ChainCheckpoint]]()
+        let candidates = max(1, job.initCandidates)
         for g in groups {
-            var cps = [ChainCheckpoint]()
+            var starts = [[Double]]()
             for c in g {
-                var started: ChainCheckpoint? = nil
-                for attempt in 0..<20 where started == nil {
-                    started = runner.start(chains: [c], positions: [try initialPositions(chain: c, attempt: attempt)])[0]
+                let points = try (0..<candidates).map { try initialPositions(chain: c, attempt: $0) }
+                let e = plan.target.describe(points.flatMap { $0 }, count: candidates)
+                let best = e.logDensity.indices.filter { e.logDensity[$0].isFinite }.max { e.logDensity[$0] < e.logDensity[$1] }
+                guard let best else {
+                    throw RunError("chain \(c): no finite log density at \(candidates) starting points; check the probe terms and the space")
                 }
-                guard let s = started else {
-                    throw RunError("chain \(c): no finite log density at 20 starting points; check the probe terms and the space")
-                }
-                cps.append(s)
+                starts.append(points[best])
             }
-            checkpoints.append(cps)
+            let started = runner.start(chains: g, positions: starts)
+            guard started.allSatisfy({ $0 != nil }) else { throw RunError("a chain's starting gradient is not finite") }
+            checkpoints.append(started.map { $0! })
         }
 
         let d = plan.target.dimension

@@ -44,6 +44,12 @@ public struct Job: Sendable {
     public var temperature: Double
     public var sampler: SamplerSettings
     public var chains: Int
+    /// Chains stepped together as one batch (`sampler.batch`). Part of the job, not of
+    /// the machine: floating-point results depend on the batch a chain is in, so fixing
+    /// the groups makes the draws independent of how many workers run them.
+    public var batch: Int
+    /// Starting points drawn per chain; the chain starts at the most probable one.
+    public var initCandidates: Int
     public var stop: StopRule?
     public var output: String
 
@@ -193,9 +199,11 @@ extension Job {
         let temperature = try p.number(root, "temperature", at: "") ?? 1
         guard temperature > 0 else { throw p.fail("temperature", "must be positive") }
         var sampler = SamplerSettings()
+        var batch = 4, initCandidates = 16
         if let s = root["sampler"] {
             guard let sm = s as? [String: Any] else { throw p.fail("sampler", "must be a mapping") }
-            try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size", "metric"])
+            try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size",
+                                              "metric", "batch", "anneal", "init-candidates"])
             let methodName = (sm["method"] as? String) ?? "mala"
             guard let method = SamplerSettings.Method(rawValue: methodName) else {
                 throw p.fail("sampler.method", "must be mala, hmc or rwm")
@@ -211,11 +219,24 @@ extension Job {
             if let a = acceptance, !(a > 0 && a < 1) { throw p.fail("sampler.target-acceptance", "must be in (0, 1)") }
             let step = try p.number(sm, "step-size", at: "sampler")
             if let s = step, !(s > 0) { throw p.fail("sampler.step-size", "must be positive") }
+            var anneal: Double? = 0.01
+            if let a = sm["anneal"] {
+                if let s = a as? String, s == "none" { anneal = nil } else {
+                    guard let b = (a as? Double) ?? (a as? Int).map(Double.init), b > 0, b <= 1 else {
+                        throw p.fail("sampler.anneal", "must be the starting inverse temperature in (0, 1], or none")
+                    }
+                    anneal = b
+                }
+            }
             sampler = SamplerSettings(
                 method: method, warmup: try p.int(sm, "warmup", at: "sampler", minimum: 0) ?? 1000,
                 draws: try p.int(sm, "draws", at: "sampler", minimum: 4) ?? 2000, targetAcceptance: acceptance,
                 leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
-                initialStepSize: step, adaptMetric: metric)
+                initialStepSize: step, adaptMetric: metric, annealFrom: anneal)
+            batch = try p.int(sm, "batch", at: "sampler", minimum: 1) ?? 4
+            initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1) ?? 16
+        } else {
+            sampler.annealFrom = 0.01
         }
         let chains = try p.int(root, "chains", at: "", minimum: 1) ?? 4
         var stop: StopRule? = nil
@@ -237,7 +258,7 @@ extension Job {
         let output = (root["output"] as? String) ?? "runs/\(name)"
         return Job(file: path, directory: directory, sha256: SHA256.hex(Array(data)), name: name, seed: seed,
                    models: models, space: space, probe: terms, temperature: temperature, sampler: sampler,
-                   chains: chains, stop: stop, output: output)
+                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, output: output)
     }
 
     /// Typed access to YAML mappings with key-path errors.

@@ -58,12 +58,18 @@ public struct ProbeTarget: LogDensity {
         return (e.logDensity, e.gradient)
     }
 
+    /// Annealing scales G only: log p_β = −βG/τ + log prior (or log Jacobian).
+    public func evaluate(_ positions: [Double], count: Int, inverseTemperature beta: Double) -> (values: [Double], gradients: [Double]) {
+        let e = evaluateFully(positions, count: count, wantGradient: true, beta: beta)
+        return (e.logDensity, e.gradient)
+    }
+
     /// Data points, energies and model readouts (no gradient) for a batch of positions.
     public func describe(_ positions: [Double], count: Int) -> Evaluation {
         evaluateFully(positions, count: count, wantGradient: false)
     }
 
-    func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool) -> Evaluation {
+    func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool, beta: Double = 1) -> Evaluation {
         let k = dimension, D = dataDimension
         var none: TrainingNoise? = nil
         // 1. Sampler coordinates → data points.
@@ -125,10 +131,14 @@ public struct ProbeTarget: LogDensity {
                 }
             }
         }
-        let tau = temperature
+        let tau = temperature / beta
         var logDensity = energy.map { -$0 / tau }
         guard wantGradient else {
-            if case .data = space { for b in 0..<n { logDensity[b] += logJ[b] } }
+            switch space {
+            case .data: for b in 0..<n { logDensity[b] += logJ[b] }
+            case .latent(_, _, let prior):
+                if prior { for b in 0..<n { logDensity[b] -= 0.5 * (0..<k).reduce(0.0) { $0 + u[b * k + $1] * u[b * k + $1] } } }
+            }
             return Evaluation(logDensity: logDensity, gradient: [], energy: energy, x: x, readouts: readouts)
         }
         // 4. Pull dG/d(readouts) back through every member to dG/dx.

@@ -45,7 +45,8 @@ public struct ChainRunner: Sendable {
     /// - Returns: nil for a chain whose initial density is not finite.
     public func start(chains: [Int], positions: [[Double]]) -> [ChainCheckpoint?] {
         let d = target.dimension
-        let (values, gradients) = target.evaluate(positions.flatMap { $0 }, count: chains.count)
+        let (values, gradients) = target.evaluate(positions.flatMap { $0 }, count: chains.count,
+                                                  inverseTemperature: settings.inverseTemperature(at: 0))
         return chains.indices.map { k in
             let g = Array(gradients[(k * d)..<((k + 1) * d)])
             guard values[k].isFinite, g.allSatisfy(\.isFinite) else { return nil }
@@ -76,7 +77,18 @@ public struct ChainRunner: Sendable {
                 stepSizes: checkpoints.map(\.stepSize),
                 inverseMetric: checkpoints.first!.inverseMetric == nil ? nil : checkpoints.map { $0.inverseMetric! },
                 streams: streams, iteration: UInt64(it))
-            let infos = kernel.step(&states, context: context, target: target)
+            let beta = settings.inverseTemperature(at: it)
+            let nextBeta = settings.inverseTemperature(at: it + 1)
+            let infos = kernel.step(&states, context: context, target: beta == 1 ? target : Tempered(base: target, beta: beta))
+            if nextBeta != beta {
+                // The temperature changes: re-evaluate the cached density and gradient.
+                let r = target.evaluate(states.flatMap(\.position), count: states.count, inverseTemperature: nextBeta)
+                let d = target.dimension
+                for k in states.indices {
+                    states[k].logDensity = r.values[k]
+                    states[k].gradient = Array(r.gradients[(k * d)..<((k + 1) * d)])
+                }
+            }
             for k in checkpoints.indices {
                 var cp = checkpoints[k]
                 let usedStep = cp.stepSize
