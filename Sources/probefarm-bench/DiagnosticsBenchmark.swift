@@ -10,12 +10,7 @@ enum DiagnosticsBenchmark {
         let (c, n, d) = (a.shape[0], a.shape[1], a.shape.count == 3 ? a.shape[2] : 1)
         let v = a.float64Values
         let t0 = Date()
-        var out = [QuantitySummary]()
-        var q = [Double](repeating: 0, count: c * n)
-        for j in 0..<d {
-            for i in 0..<(c * n) { q[i] = v[i * d + j] }
-            out.append(QuantitySummary(ChainDraws(chains: c, draws: n, values: q)))
-        }
+        let out = ChainDraws.quantities(interleaved: v, chains: c, draws: n, dimension: d).map(QuantitySummary.init)
         return (Date().timeIntervalSince(t0), d, out)
     }
 }

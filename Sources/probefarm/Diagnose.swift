@@ -42,12 +42,8 @@ struct Diagnose: ParsableCommand {
             throw UsageError("\(file): empty array of shape \(array.shape)", sysexit: .dataError)
         }
         let values = array.float64Values
-        var rows = [(String, QuantitySummary)]()
-        for j in 0..<d {
-            var q = [Double](repeating: 0, count: c * n)
-            for i in 0..<(c * n) { q[i] = values[i * d + j] }
-            let name = array.shape.count == 2 ? "x" : "x[\(j)]"
-            rows.append((name, QuantitySummary(ChainDraws(chains: c, draws: n, values: q))))
+        let rows = ChainDraws.quantities(interleaved: values, chains: c, draws: n, dimension: d).enumerated().map { j, q in
+            (array.shape.count == 2 ? "x" : "x[\(j)]", QuantitySummary(q))
         }
         if json {
             printJSON(rows, chains: c, draws: n)

@@ -13,6 +13,7 @@ enum Autocovariance {
         let plan = FFTPlan.plan(size)
         var mean = [Double](repeating: 0, count: n)
         var re = [Double](repeating: 0, count: size), im = [Double](repeating: 0, count: size)
+        var pr = [Double](repeating: 0, count: size), pi = [Double](repeating: 0, count: size)
         var c = 0
         while c < m {
             let pair = c + 1 < m
@@ -21,7 +22,6 @@ enum Autocovariance {
             if pair { for i in 0..<n { im[i] = y[(c + 1) * n + i] } }
             plan.forward(&re, &im)
             // Power spectra of the two real inputs: X = (Z_k + conj Z_{-k})/2, Y = (Z_k − conj Z_{-k})/2i.
-            var pr = [Double](repeating: 0, count: size), pi = [Double](repeating: 0, count: size)
             for k in 0..<size {
                 let j = (size - k) & (size - 1)
                 let xr = (re[k] + re[j]) / 2, xi = (im[k] - im[j]) / 2

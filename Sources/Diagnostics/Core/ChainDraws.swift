@@ -54,3 +54,26 @@ public struct ChainDraws: Sendable, Equatable {
         ChainDraws(chains: chains, draws: draws, values: values.map(f))
     }
 }
+
+extension ChainDraws {
+    /// Splits a (chains, draws, d) array stored row-major (quantity fastest) into d
+    /// quantities, with a blocked transpose so the large array is read sequentially.
+    public static func quantities(interleaved v: [Double], chains: Int, draws: Int, dimension d: Int) -> [ChainDraws] {
+        let rows = chains * draws
+        precondition(v.count == rows * d)
+        var out = [[Double]](repeating: [], count: d)
+        for j in 0..<d { out[j].reserveCapacity(rows) }
+        let block = 64
+        v.withUnsafeBufferPointer { src in
+            var r0 = 0
+            while r0 < rows {
+                let r1 = min(r0 + block, rows)
+                for j in 0..<d {
+                    for r in r0..<r1 { out[j].append(src[r * d + j]) }
+                }
+                r0 = r1
+            }
+        }
+        return out.map { ChainDraws(chains: chains, draws: draws, values: $0) }
+    }
+}

@@ -47,15 +47,30 @@ enum RankNormalization {
     }
 
     static func zScores(_ x: [Double], order: [Int]) -> [Double] {
-        let table = NormalScores.table(for: x.count)
-        var z = [Double](repeating: 0, count: x.count)
-        var i = 0
-        while i < order.count {
-            var j = i
-            while j + 1 < order.count && x[order[j + 1]] == x[order[i]] { j += 1 }
-            let s = table[i + j]  // twice the average rank, minus 2
-            for k in i...j { z[order[k]] = s }
-            i = j + 1
+        zScores(sorted: order.map { x[$0] }, order: order)
+    }
+
+    /// z-scores given the sorted values and the permutation that sorted them: ties are
+    /// runs of equal neighbours, found without going back to the unsorted values.
+    static func zScores(sorted v: [Double], order: [Int]) -> [Double] {
+        let table = NormalScores.table(for: v.count)
+        let n = v.count
+        var z = [Double](repeating: 0, count: n)
+        v.withUnsafeBufferPointer { v in
+            order.withUnsafeBufferPointer { o in
+                table.withUnsafeBufferPointer { t in
+                    z.withUnsafeMutableBufferPointer { z in
+                        var i = 0
+                        while i < n {
+                            var j = i
+                            while j + 1 < n && v[j + 1] == v[i] { j += 1 }
+                            let s = t[i + j]  // twice the average rank, minus 2
+                            for k in i...j { z[o[k]] = s }
+                            i = j + 1
+                        }
+                    }
+                }
+            }
         }
         return z
     }

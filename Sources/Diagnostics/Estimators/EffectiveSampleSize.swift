@@ -60,9 +60,9 @@ extension ChainDraws {
             for i in 0..<n { centered[c * n + i] = values[c * n + i] - mean }
         }
         /// All lags at once by FFT, when the sequence is expected to run long: one FFT of
-        /// every chain costs about as much as ~140 lags computed directly.
+        /// every chain costs about as much as ~40 lags computed directly.
         var allLags: [Double]? = nil
-        var directLags = 160
+        var directLags = 60
         /// Mean over chains of the lag-t and lag-(t+1) autocovariances (normalised by n):
         /// directly, in one pass over the draws, for the first lags (well-mixed chains stop
         /// there), then from one FFT of every chain.
@@ -105,7 +105,7 @@ extension ChainDraws {
         // Lags an AR(1) with this lag-1 autocorrelation needs to decay to 0.02.
         if rhoOdd > 0.97 { directLags = 0 } else if rhoOdd > 0 {
             let expected = log(0.02) / log(rhoOdd)
-            if expected > 120 { directLags = 0 }
+            if expected > 40 { directLags = 0 }
         }
         if n > 1 { rho[1] = rhoOdd }
         // Geyer's initial positive sequence.

@@ -31,8 +31,8 @@ public struct QuantitySummary: Sendable, Equatable, Codable {
         guard draws.isValid(minimumChains: 1) else { return }
         let s = draws.split()
         let order = RankNormalization.sortOrder(s.values)
-        let z = ChainDraws(chains: s.chains, draws: s.draws, values: RankNormalization.zScores(s.values, order: order))
         let sortedSplit = order.map { s.values[$0] }
+        let z = ChainDraws(chains: s.chains, draws: s.draws, values: RankNormalization.zScores(sorted: sortedSplit, order: order))
         let median = Stat.median(sorted: sortedSplit)
         let fold = RankNormalization.foldedOrder(s.values, order: order, center: median)
         let zFolded = ChainDraws(chains: s.chains, draws: s.draws,
