@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "ChainFarm", dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics"]),
         .target(
             name: "ProbeFarmTesting",
-            dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers"]),
+            dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers", "Probes"]),
         .executableTarget(
             name: "probefarm",
             dependencies: [
@@ -49,6 +49,9 @@ let package = Package(
             name: "probefarm-bench",
             dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
 
+        .testTarget(
+            name: "ProbesTests",
+            dependencies: ["Probes", "Samplers", "NeuralModels", "TensorCore", "Diagnostics", "ProbeFarmTesting"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers", "Diagnostics", "ProbeFarmTesting"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "ProbeFarmTesting"]),
         .testTarget(

@@ -37,6 +37,12 @@ public struct ProbeTarget: LogDensity {
     public var dataDimension: Int
     public var dataShape: [Int]
 
+    public init(space: Space, models: [String: ProbedModel], decoder: Sequential?, terms: [any ProbeTerm],
+                temperature: Double, dataDimension: Int, dataShape: [Int]) {
+        self.space = space; self.models = models; self.decoder = decoder; self.terms = terms
+        self.temperature = temperature; self.dataDimension = dataDimension; self.dataShape = dataShape
+    }
+
     public var dimension: Int {
         switch space {
         case .data(let s): s.free.count

@@ -9,6 +9,10 @@ public struct TermInput: Sendable {
     /// Data-space points, batch × dimension (flattened model input).
     public var x: [Double]
     public var dimension: Int
+
+    public init(batch: Int, readouts: [String: [MemberReadout]], x: [Double], dimension: Int) {
+        self.batch = batch; self.readouts = readouts; self.x = x; self.dimension = dimension
+    }
 }
 
 /// A term's per-sample contributions to G and their gradients.

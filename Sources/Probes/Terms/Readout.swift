@@ -14,6 +14,11 @@ public struct MemberReadout: Sendable {
     /// Regression values (one per sample).
     public var values: [Double]
 
+    public init(batch: Int, classes: Int, probabilities: [Double], logProbabilities: [Double], values: [Double]) {
+        self.batch = batch; self.classes = classes; self.probabilities = probabilities
+        self.logProbabilities = logProbabilities; self.values = values
+    }
+
     public func p(_ b: Int, _ k: Int) -> Double { probabilities[b * classes + k] }
 
     /// 1 − p_k computed as the sum of the other probabilities (accurate when p_k → 1).

@@ -2,6 +2,8 @@ import Foundation
 
 /// `fixed-label {label c}`: G = −log p_c(x) (cross-entropy to class c).
 public struct FixedLabel: ProbeTerm {
+    public init(model: String, label: Int) { self.model = model; self.label = label }
+
     public var model: String
     public var label: Int
     public var models: [String] { [model] }
@@ -18,6 +20,8 @@ public struct FixedLabel: ProbeTerm {
 
 /// `fixed-value {value t}`: G = (y(x) − t)².
 public struct FixedValue: ProbeTerm {
+    public init(model: String, value: Double) { self.model = model; self.value = value }
+
     public var model: String
     public var value: Double
     public var models: [String] { [model] }
@@ -35,6 +39,8 @@ public struct FixedValue: ProbeTerm {
 
 /// `risky {anchor α = 0.5, norm r = 1}`: G = Σ_k |p_k(x) − α|^r.
 public struct Risky: ProbeTerm {
+    public init(model: String, anchor: Double = 0.5, norm: Double = 1) { self.model = model; self.anchor = anchor; self.norm = norm }
+
     public var model: String
     public var anchor = 0.5
     public var norm = 1.0
@@ -58,6 +64,8 @@ public struct Risky: ProbeTerm {
 
 /// `entropy`: G = Σ_k p_k log p_k = −H(p(x)) (low where the model is unsure).
 public struct Entropy: ProbeTerm {
+    public init(model: String) { self.model = model }
+
     public var model: String
     public var models: [String] { [model] }
 
@@ -80,6 +88,8 @@ public struct Entropy: ProbeTerm {
 /// unperturbed model's class (held constant) and θ_j = θ* + s·ε_j drawn once from the
 /// job seed (`perturbed` names that ensemble).
 public struct Sensitive: ProbeTerm {
+    public init(model: String, perturbed: String) { self.model = model; self.perturbed = perturbed }
+
     public var model: String
     public var perturbed: String
     public var models: [String] { [model, perturbed] }
@@ -102,6 +112,8 @@ public struct Sensitive: ProbeTerm {
 /// `contrast {models [a, b]}`: classifiers G = −log(1 − p^a_{ŷ_b(x)}(x)) (a disagrees with
 /// b's prediction, held constant); regressors G = exp(−(y_a(x) − y_b(x))²).
 public struct Contrast: ProbeTerm {
+    public init(a: String, b: String, classifiers: Bool) { self.a = a; self.b = b; self.classifiers = classifiers }
+
     public var a: String
     public var b: String
     public var classifiers: Bool
@@ -169,6 +181,10 @@ public struct LevelSet: ProbeTerm {
     public var sigma = 0.05
     public var models: [String] { [model] }
 
+    public init(model: String, target: Target, sigma: Double = 0.05) {
+        self.model = model; self.target = target; self.sigma = sigma
+    }
+
     public func evaluate(_ input: TermInput) -> TermOutput {
         let c = 1 / (2 * sigma * sigma)
         return averaged(input, model: model) { r, g in
@@ -218,6 +234,10 @@ public struct LevelSet: ProbeTerm {
 /// `localize {anchor a, norm r = 2, weight λ, feature-weights w = 1}`:
 /// G = λ Σ_i w_i |x_i − a_i|^r, on the data-space point x.
 public struct Localize: ProbeTerm {
+    public init(anchor: [Double], norm: Double = 2, featureWeights: [Double]? = nil) {
+        self.anchor = anchor; self.norm = norm; self.featureWeights = featureWeights
+    }
+
     public var anchor: [Double]
     public var norm = 2.0
     public var featureWeights: [Double]?
@@ -241,6 +261,8 @@ public struct Localize: ProbeTerm {
 
 /// A term times its `weight` (JOBSPEC: every term takes an optional weight, default 1).
 public struct Weighted: ProbeTerm {
+    public init(term: any ProbeTerm, weight: Double) { self.term = term; self.weight = weight }
+
     public var term: any ProbeTerm
     public var weight: Double
     public var models: [String] { term.models }
