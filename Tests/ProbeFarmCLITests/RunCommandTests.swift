@@ -1,0 +1,156 @@
+import Foundation
+import NeuralModels
+import ProbeFarmTesting
+import TensorCore
+import Testing
+
+/// `probefarm run` end to end: job validation before any chain runs, the run directory
+/// of JOBSPEC §4, and draws that do not depend on the number of workers.
+struct RunCommandTests {
+    /// A directory with a small regressor, a 3-class classifier, a decoder and an anchor.
+    static func workspace() throws -> URL {
+        let dir = try Fixtures.temporaryDirectory("probefarm-run")
+        let reg = SmallModels.linear([0.8, -0.5, 0.3], bias: 0.2)
+        var a = Architecture(input: [3], output: .value, layers: [LayerSpec.linear("weight", bias: "bias")])
+        try Model.save(reg, architecture: a, to: dir.appendingPathComponent("reg.safetensors").path)
+        let clf = SmallModels.mlp(inputs: 3, outputs: 3, seed: 5)
+        var tanh = LayerSpec(op: "tanh")
+        tanh.weight = nil
+        a = Architecture(input: [3], output: .logits, layers: [
+            LayerSpec.linear("weight", bias: "bias"), tanh, LayerSpec.linear("weight", bias: "bias")])
+        // Name the two linear layers' tensors apart.
+        var net = clf
+        net.layers[0] = Linear(weight: (clf.layers[0] as! Linear).weight, bias: (clf.layers[0] as! Linear).bias, names: ("0.weight", "0.bias"))
+        net.layers[2] = Linear(weight: (clf.layers[2] as! Linear).weight, bias: (clf.layers[2] as! Linear).bias, names: ("2.weight", "2.bias"))
+        a.layers[0] = LayerSpec.linear("0.weight", bias: "0.bias")
+        a.layers[2] = LayerSpec.linear("2.weight", bias: "2.bias")
+        try Model.save(net, architecture: a, to: dir.appendingPathComponent("clf.safetensors").path)
+        let dec = try Sequential(layers: [Linear(weight: SmallModels.random([3, 2], seed: 9, scale: 1), bias: nil, names: ("w", nil)),
+                                          Activation(.sigmoid)], inputShape: [2])
+        try Model.save(dec, architecture: Architecture(input: [2], output: .image, layers: [LayerSpec.linear("w"), LayerSpec(op: "sigmoid")]),
+                       to: dir.appendingPathComponent("dec.safetensors").path)
+        try NumPyArray(shape: [3], float64: [0.1, 0.4, -0.2]).write(to: dir.appendingPathComponent("x0.npy").path)
+        return dir
+    }
+
+    static let dataJob = """
+        name: linear
+        seed: 5
+        models: {reg: reg.safetensors}
+        space:
+          data: {dimension: 3, lower: [0, null, -2], upper: [1, null, 2]}
+        probe:
+          - fixed-value: {model: reg, value: 1.0}
+          - localize: {anchor: x0.npy, weight: 0.5}
+        temperature: 0.8
+        sampler: {method: mala, warmup: 300, draws: 400, batch: 2}
+        chains: 5
+        """
+
+    static let latentJob = """
+        name: ambiguous
+        seed: 9
+        models: {clf: clf.safetensors, dec: dec.safetensors}
+        space:
+          latent: {decoder: dec}
+        probe:
+          - level-set: {model: clf, target: {ambiguous: [0, 2]}, sigma: 0.1}
+        sampler: {method: hmc, warmup: 200, draws: 200, leapfrog-steps: 4}
+        chains: 4
+        """
+
+    static func write(_ text: String, _ name: String, in dir: URL) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a data-space job writes the run directory; the draws do not depend on --workers")
+    func dataJob() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.dataJob, "job.yaml", in: dir)
+        let one = dir.appendingPathComponent("one").path, two = dir.appendingPathComponent("two").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", one, "--quiet"])
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let r2 = try CommandRunner.run(["run", job, "--workers", "3", "-o", two, "--quiet"])
+        #expect(r2.status == 0, "\(r2.stderr)")
+        for f in ["samples.npy", "chains.npy", "stats.npy", "stats.csv", "outputs.npy"] {
+            let a = try Data(contentsOf: URL(fileURLWithPath: one + "/" + f))
+            let b = try Data(contentsOf: URL(fileURLWithPath: two + "/" + f))
+            #expect(a == b, "\(f) differs between 1 and 3 workers")
+        }
+        let chains = try NumPyArray.read(contentsOf: one + "/chains.npy")
+        #expect(chains.shape == [5, 400, 3])
+        #expect(try NumPyArray.read(contentsOf: one + "/samples.npy").shape == [2000, 3])
+        #expect(try NumPyArray.read(contentsOf: one + "/stats.npy").shape == [2000, 6])
+        // Bounds hold: x₀ ∈ (0, 1), x₂ ∈ (−2, 2).
+        let v = chains.float64Values
+        let inside = (0..<2000).allSatisfy { (i: Int) -> Bool in v[i * 3] > 0 && v[i * 3] < 1 && abs(v[i * 3 + 2]) < 2 }
+        #expect(inside)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: one + "/summary.json"))) as? [String: Any])
+        #expect(summary["chains"] as? Int == 5)
+        #expect(summary["draws_per_chain"] as? Int == 400)
+        let diagnostics = try #require(summary["diagnostics"] as? [String: Any])
+        #expect((diagnostics["max_rhat"] as? Double ?? 9) < 1.05)
+        let provenance = try #require(summary["provenance"] as? [String: Any])
+        #expect((provenance["weights_sha256"] as? [String: String])?["reg"]?.count == 64)
+        #expect(provenance["seed"] as? Int == 5)
+        // `probefarm diagnose` reads the run directory.
+        let d = try CommandRunner.run(["diagnose", one, "--json"])
+        #expect(d.status == 0 && d.stdout.contains("\"chains\":5"))
+        // A second run into the same directory is refused, not overwritten.
+        let again = try CommandRunner.run(["run", job, "-o", one, "--quiet"])
+        #expect(again.status == 73 && again.stderr.contains("--overwrite"))
+    }
+
+    @Test("a latent job writes latent.npy and model outputs")
+    func latentJob() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.latentJob, "job.yaml", in: dir)
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", job, "-o", out, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try NumPyArray.read(contentsOf: out + "/latent.npy").shape == [800, 2])
+        let outputs = try NumPyArray.read(contentsOf: out + "/outputs.npy")
+        #expect(outputs.shape == [800, 3])
+        // Probabilities sum to one.
+        let p = outputs.float64Values
+        let sums: [Double] = (0..<800).map { (i: Int) -> Double in p[3 * i] + p[3 * i + 1] + p[3 * i + 2] }
+        #expect(sums.allSatisfy { abs($0 - 1) < 1e-5 })
+    }
+
+    @Test("job errors name the key path and exit 78 before any chain runs", arguments: [
+        ("models: {reg: reg.safetensors}", "models: {reg: reg.safetensors}\nbogus: 1", "bogus"),
+        ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: nope, value: 1.0}", "probe[0].fixed-value"),
+        ("anchor: x0.npy", "anchor: missing.npy", "probe[1].localize.anchor"),
+        ("dimension: 3, lower: [0, null, -2], upper: [1, null, 2]", "dimension: 4", "space.data.dimension"),
+        ("method: mala", "method: nuts", "sampler.method"),
+        ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: reg, valu: 1.0}", "probe[0].fixed-value.valu"),
+    ])
+    func jobErrors(_ from: String, _ to: String, _ keyPath: String) throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.dataJob.replacingOccurrences(of: from, with: to), "job.yaml", in: dir)
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", job, "-o", out, "--quiet"])
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains(keyPath), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: out + "/summary.json"))
+    }
+
+    @Test("a class label out of range and a latent/classifier size mismatch are refused", arguments: [
+        ("target: {ambiguous: [0, 2]}", "target: {ambiguous: [0, 3]}", "class 3 is outside"),
+        ("clf: clf.safetensors, dec: dec.safetensors", "clf: clf.safetensors, dec: reg.safetensors", "space.latent.decoder"),
+    ])
+    func latentErrors(_ from: String, _ to: String, _ words: String) throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.latentJob.replacingOccurrences(of: from, with: to), "job.yaml", in: dir)
+        let r = try CommandRunner.run(["run", job, "-o", dir.appendingPathComponent("run").path, "--quiet"])
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains(words), "\(r.stderr)")
+    }
+}
