@@ -47,7 +47,7 @@ let package = Package(
 
         .executableTarget(
             name: "probefarm-bench",
-            dependencies: ["TensorCore", "NeuralModels", "Diagnostics"]),
+            dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers", "Probes"]),
 
         .testTarget(
             name: "ProbesTests",

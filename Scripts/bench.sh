@@ -2,6 +2,7 @@
 # Benchmarks that print figures (never timed tests). One core (taskset -c 0).
 #   Scripts/bench.sh engine        CNN+decoder and MLP gradients vs the JAX peer (shared/peers)
 #   Scripts/bench.sh diagnostics   all diagnostics, 64 chains x 2000 draws x 784 quantities, vs ArviZ
+#   Scripts/bench.sh sampler       full MALA steps on the same probes vs JAX's fused MALA (scanu)
 #   Scripts/bench.sh memory        PSS of two processes mapping one 200 MB weight file
 # Peers run in the same invocation when their Python is found:
 #   JAX_PYTHON (default ../jaxenv/bin/python), ARVIZ_PYTHON (default ../pyenv/bin/python).
@@ -81,6 +82,27 @@ PY
   fi
 }
 
+sampler() {
+  $PIN "$BENCH" sampler --json "$OUT/probefarm-sampler.json"
+  if [ -x "$JAX_PYTHON" ] && "$JAX_PYTHON" -c "import jax" 2>/dev/null; then
+    $PIN "$JAX_PYTHON" "$PEERS/jax_mala_bench.py" --modes scanu --json "$OUT/jax-sampler.json" | grep -E "^(vae_cnn|mlp) "
+    python3 - "$OUT/probefarm-sampler.json" "$OUT/jax-sampler.json" <<'PY'
+import json, sys
+ours = json.load(open(sys.argv[1]))
+jax = json.load(open(sys.argv[2]))["results"]
+print("\n| case | batch | ProbeFarm MALA steps/s (total) | JAX fused MALA (scanu) steps/s (total) | ProbeFarm/JAX |")
+print("|---|---|---|---|---|")
+for r in ours:
+    j = [x for x in jax if x["case"] == r["case"] and x["batch"] == r["batch"] and x["mode"] == "scanu"][0]
+    # scanu: grad_evals = batch * (steps + 1) per call; one gradient per MALA step.
+    steps = j["grad_evals_per_s_total"] * 20 / 21
+    print(f"| {r['case']} | {r['batch']} | {r['stepsPerSecondTotal']:.1f} | {steps:.1f} | {r['stepsPerSecondTotal'] / steps:.2f}x |")
+PY
+  else
+    echo "bench: no JAX at $JAX_PYTHON; ProbeFarm figures only"
+  fi
+}
+
 memory() {
   # Two processes map the same 200 MB weight file: MAP_SHARED means one page-cache copy,
   # so each process's proportional set size (PSS) should be about half the file.
@@ -104,7 +126,8 @@ memory() {
 case "$what" in
   engine) engine ;;
   memory) memory ;;
+  sampler) sampler ;;
   diagnostics) diagnostics ;;
-  all) engine; diagnostics; memory ;;
-  *) echo "usage: Scripts/bench.sh [engine|diagnostics|memory|all]" >&2; exit 64 ;;
+  all) engine; sampler; diagnostics; memory ;;
+  *) echo "usage: Scripts/bench.sh [engine|sampler|diagnostics|memory|all]" >&2; exit 64 ;;
 esac

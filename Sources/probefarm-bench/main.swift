@@ -37,6 +37,15 @@ case "engine":
                      r.gradientsPerSecondTotal))
     }
     emit(rows)
+case "sampler":
+    print("ProbeFarm MALA: BLAS \(BLAS.coreName), \(BLAS.threads) thread(s)")
+    let rows = try SamplerBenchmark.run(batches: batches, cases: cases, minTime: minTime, repeats: repeats)
+    for r in rows {
+        print("\(r.case.padding(toLength: 8, withPad: " ", startingAt: 0)) B=\(String(r.batch).leftPadded(3))  "
+              + String(format: "%11.1f steps/s/chain  %11.1f steps/s total  acceptance %.2f", r.stepsPerSecondPerChain,
+                       r.stepsPerSecondTotal, r.acceptance))
+    }
+    emit(rows)
 case "diagnostics":
     guard args.count >= 2 else { fatalError("usage: probefarm-bench diagnostics FILE.npy") }
     let r = try DiagnosticsBenchmark.run(path: args[1])
@@ -66,7 +75,12 @@ case "hold":
         sleep(seconds)
     }
 default:
+    print("usage: probefarm-bench sampler [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]")
     print("usage: probefarm-bench engine [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]\n"
         + "       probefarm-bench diagnostics FILE.npy [--json FILE]")
     exit(64)
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
