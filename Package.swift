@@ -10,6 +10,9 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "NeuralModels", targets: ["NeuralModels"]),
         .library(name: "Diagnostics", targets: ["Diagnostics"]),
+        .library(name: "Samplers", targets: ["Samplers"]),
+        .library(name: "Probes", targets: ["Probes"]),
+        .library(name: "ChainFarm", targets: ["ChainFarm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

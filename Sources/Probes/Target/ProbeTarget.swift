@@ -97,11 +97,11 @@ public struct ProbeTarget: LogDensity {
                 }
             }
         case .latent:
-            let z = Tensor(shape: [n, k], scalars: u.lazy.map { Float($0) })
+            let z = Tensor(shape: [n, k], doubles: u)
             decoderTape = decoder!.record(z, noise: &none)
             x = decoderTape.last!.output.scalars.map(Double.init)
         }
-        let xTensor = Tensor(shape: [n] + dataShape, scalars: x.lazy.map { Float($0) })
+        let xTensor = Tensor(shape: [n] + dataShape, doubles: x)
         // 2. Every probed model (every member) forward, recorded for its pullback.
         var tapes = [String: [[LayerRecord]]]()
         var readouts = [String: [MemberReadout]]()
@@ -168,7 +168,7 @@ public struct ProbeTarget: LogDensity {
                 }
             }
         case .latent(_, _, let prior):
-            let dx = Tensor(shape: decoderTape.last!.output.shape, scalars: dGdx.lazy.map { Float($0) })
+            let dx = Tensor(shape: decoderTape.last!.output.shape, doubles: dGdx)
             let dz = decoder!.pullback(decoderTape, outputGradient: dx, wantParameters: false).input
             dz.withUnsafeBufferPointer { p in
                 for i in 0..<(n * k) { gradient[i] = -Double(p[i]) / tau - (prior ? u[i] : 0) }

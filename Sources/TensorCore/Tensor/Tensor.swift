@@ -24,24 +24,40 @@ public struct Tensor: Sendable {
     }
 
     /// Creates a tensor from row-major scalars; `scalars.count` must equal the shape's product.
+    /// Inlinable, so callers get a version specialised for their collection type.
+    @inlinable
     public init(shape: [Int], scalars: some Collection<Float>) {
         let n = shape.reduce(1, *)
         precondition(scalars.count == n, "\(scalars.count) scalars for shape \(shape)")
-        self.shape = shape
-        self.storage = TensorStorage(count: n)
+        let storage = TensorStorage(count: n)
         var i = 0
         for s in scalars { storage.base[i] = s; i += 1 }
+        self.init(shape: shape, storage: storage)
+    }
+
+    /// Creates a tensor from row-major Float64 values, rounded to Float32.
+    @inlinable
+    public init(shape: [Int], doubles values: [Double]) {
+        let n = shape.reduce(1, *)
+        precondition(values.count == n, "\(values.count) values for shape \(shape)")
+        let storage = TensorStorage(count: n)
+        values.withUnsafeBufferPointer { v in
+            for i in 0..<n { storage.base[i] = Float(v[i]) }
+        }
+        self.init(shape: shape, storage: storage)
     }
 
     /// Creates a tensor whose elements are produced by `body(i)` for each flat index.
+    @inlinable
     public init(shape: [Int], generating body: (Int) -> Float) {
         let n = shape.reduce(1, *)
-        self.shape = shape
-        self.storage = TensorStorage(count: n)
+        let storage = TensorStorage(count: n)
         for i in 0..<n { storage.base[i] = body(i) }
+        self.init(shape: shape, storage: storage)
     }
 
     /// Wraps existing storage (for example memory-mapped, read-only weights).
+    @usableFromInline
     package init(shape: [Int], storage: TensorStorage) {
         precondition(shape.reduce(1, *) == storage.count)
         self.shape = shape
@@ -52,6 +68,7 @@ public struct Tensor: Sendable {
     public var isBorrowed: Bool { !storage.isWritable }
 
     /// The elements in row-major order.
+    @inlinable
     public var scalars: [Float] {
         Array(UnsafeBufferPointer(start: storage.base, count: count))
     }

@@ -12,6 +12,7 @@ package final class TensorStorage: @unchecked Sendable {
 
     @usableFromInline package var isWritable: Bool { owner == nil }
 
+    @usableFromInline
     package init(count: Int) {
         self.count = count
         self.base = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
