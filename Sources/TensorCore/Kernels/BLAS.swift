@@ -18,7 +18,8 @@ public enum BLAS {
     /// Sets the number of threads OpenBLAS uses.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 
-    /// C ← alpha · op(A) · op(B) + beta · C, all row-major.
+    /// C ← alpha · op(A) · op(B) + beta · C, all row-major. Products of at most 32k
+    /// multiply-adds (a batch-1 MLP layer) run in ``SmallGEMM`` instead of a BLAS call.
     ///
     /// - Parameters:
     ///   - transA, transB: whether A (m×k, stored k×m when transposed) and B (k×n,
@@ -40,6 +41,15 @@ public enum BLAS {
                 for i in 0..<m { (c + i * (ldc ?? n)).initialize(repeating: 0, count: n) }
             } else if beta != 1 {
                 for i in 0..<m { for j in 0..<n { c[i * (ldc ?? n) + j] *= beta } }
+            }
+            return
+        }
+        if SmallGEMM.applies(m: m, n: n, k: k, transA: transA) {
+            let (la, lb, lc) = (lda ?? k, ldb ?? (transB ? k : n), ldc ?? n)
+            if transB {
+                SmallGEMM.abt(m: m, n: n, k: k, alpha: alpha, a: a, lda: la, b: b, ldb: lb, beta: beta, c: c, ldc: lc)
+            } else {
+                SmallGEMM.ab(m: m, n: n, k: k, alpha: alpha, a: a, lda: la, b: b, ldb: lb, beta: beta, c: c, ldc: lc)
             }
             return
         }
