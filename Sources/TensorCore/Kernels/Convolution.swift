@@ -20,7 +20,7 @@ public enum Convolution {
     ) -> Tensor {
         let batch = x.shape[0], outC = weight.shape[0]
         let area = g.outputArea, rows = g.columnRows
-        var y = Tensor(shape: [batch, outC, g.outputHeight, g.outputWidth])
+        var y = Tensor(uninitializedShape: [batch, outC, g.outputHeight, g.outputWidth])
         let scratch = Scratch.shared
         let col = scratch.buffer(0, count: rows * batch * area)
         let prod = scratch.buffer(1, count: outC * batch * area)
@@ -145,7 +145,7 @@ public enum Convolution {
             weight.withUnsafeBufferPointer { wp in
                 BLAS.gemm(m: inC, n: batch * area, k: rows, a: wp.baseAddress!, b: col, c: dxc)
             }
-            var t = Tensor(shape: x.shape)
+            var t = Tensor(uninitializedShape: x.shape)
             t.withUnsafeMutableBufferPointer { p in
                 ChannelMajor.toBatchMajor(dxc, batch: batch, channels: inC, area: area, into: p.baseAddress!)
             }

@@ -55,8 +55,51 @@ public enum Pooling {
         }
     }
 
+    /// Whether the window is the common 2×2, stride-2, unpadded one (a fast path).
+    static func isPair(_ w: Window) -> Bool {
+        w.kernel == (2, 2) && w.stride == (2, 2) && w.padding == (0, 0)
+    }
+
+    /// The index (0–3 in scan order) of the first maximum of a 2×2 window, NaN winning,
+    /// as the general path chooses it.
+    @inline(__always)
+    static func pairArgmax(_ v0: Float, _ v1: Float, _ v2: Float, _ v3: Float) -> Int {
+        if v0.isNaN { return 0 }
+        var best = v0, k = 0
+        if v1 > best || v1.isNaN { best = v1; k = 1; if v1.isNaN { return 1 } }
+        if v2 > best || v2.isNaN { best = v2; k = 2; if v2.isNaN { return 2 } }
+        if v3 > best || v3.isNaN { k = 3 }
+        return k
+    }
+
+    /// 2×2 stride-2 pooling over every plane: `body(planeOut, inIndexOfMax)`.
+    @inline(__always)
+    static func forEachPairArgmax(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int,
+                                  _ body: (Int, Int) -> Void) {
+        let (oh, ow) = (h / 2, w / 2)
+        for p in 0..<planes {
+            let plane = x + p * h * w
+            for y in 0..<oh {
+                let r0 = plane + 2 * y * w, r1 = r0 + w
+                for xo in 0..<ow {
+                    let k = pairArgmax(r0[2 * xo], r0[2 * xo + 1], r1[2 * xo], r1[2 * xo + 1])
+                    body(p * oh * ow + y * ow + xo, p * h * w + (2 * y + k / 2) * w + 2 * xo + k % 2)
+                }
+            }
+        }
+    }
+
     public static func maxForward(_ x: Tensor, window: Window) -> Tensor {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if isPair(window) {
+            var y = Tensor(shape: [b, c, h / 2, w / 2])
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    forEachPairArgmax(xp.baseAddress!, planes: b * c, h: h, w: w) { o, i in yp[o] = xp[i] }
+                }
+            }
+            return y
+        }
         let (oh, ow) = window.outputExtent(h, w)
         var y = Tensor(shape: [b, c, oh, ow])
         x.withUnsafeBufferPointer { xp in
@@ -71,6 +114,17 @@ public enum Pooling {
 
     public static func maxBackward(_ x: Tensor, outputGradient dy: Tensor, window: Window) -> Tensor {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if isPair(window) {
+            var dx = Tensor(shape: x.shape)
+            x.withUnsafeBufferPointer { xp in
+                dy.withUnsafeBufferPointer { gp in
+                    dx.withUnsafeMutableBufferPointer { dp in
+                        forEachPairArgmax(xp.baseAddress!, planes: b * c, h: h, w: w) { o, i in dp[i] += gp[o] }
+                    }
+                }
+            }
+            return dx
+        }
         let (oh, ow) = window.outputExtent(h, w)
         var dx = Tensor(shape: x.shape)
         x.withUnsafeBufferPointer { xp in

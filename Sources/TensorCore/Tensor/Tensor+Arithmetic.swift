@@ -3,7 +3,7 @@ extension Tensor {
     /// Applies `f` to every element, returning a new tensor of the same shape.
     @inlinable
     public func map(_ f: (Float) -> Float) -> Tensor {
-        var out = Tensor(shape: shape)
+        var out = Tensor(uninitializedShape: shape)
         withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for i in 0..<src.count { dst[i] = f(src[i]) }
@@ -16,7 +16,7 @@ extension Tensor {
     @inlinable
     public func zip(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(shape == other.shape, "shape mismatch \(shape) vs \(other.shape)")
-        var out = Tensor(shape: shape)
+        var out = Tensor(uninitializedShape: shape)
         withUnsafeBufferPointer { a in
             other.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { dst in

@@ -23,6 +23,12 @@ public struct Tensor: Sendable {
         storage.base.initialize(repeating: value, count: n)
     }
 
+    /// A tensor whose elements are left uninitialised: for kernels that write every one.
+    @inlinable
+    public init(uninitializedShape shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *)))
+    }
+
     /// Creates a tensor from row-major scalars; `scalars.count` must equal the shape's product.
     /// Inlinable, so callers get a version specialised for their collection type.
     @inlinable
