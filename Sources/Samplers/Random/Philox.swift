@@ -83,18 +83,24 @@ public struct RandomStream: Sendable, Hashable, Codable {
         return Self.unit(b.0, b.1)
     }
 
-    /// `count` standard normal variates (Box–Muller on pairs of uniforms).
+    /// `count` standard normal variates by Marsaglia's polar method: each counter block
+    /// gives a point (u, v) uniform in the square [−1, 1]²; inside the unit circle
+    /// (s = u² + v² ∈ (0, 1)) it yields the pair (u, v)·√(−2 ln s / s), otherwise the next
+    /// block is used. One log and one square root per pair, no trigonometry; blocks are
+    /// consumed in order, so asking for more variates never changes the first ones.
     public func normals(_ count: Int, iteration: UInt64, purpose: Purpose) -> [Double] {
         var out = [Double]()
         out.reserveCapacity(count + 1)
         var index: UInt32 = 0
         while out.count < count {
             let b = block(index, iteration: iteration, purpose: purpose)
-            let u1 = Self.unit(b.0, b.1), u2 = Self.unit(b.2, b.3)
-            let r = (-2 * log(u1)).squareRoot()
-            out.append(r * cos(2 * .pi * u2))
-            if out.count < count { out.append(r * sin(2 * .pi * u2)) }
             index += 1
+            let u = 2 * Self.unit(b.0, b.1) - 1, v = 2 * Self.unit(b.2, b.3) - 1
+            let s = u * u + v * v
+            guard s < 1, s > 0 else { continue }
+            let f = (-2 * log(s) / s).squareRoot()
+            out.append(u * f)
+            if out.count < count { out.append(v * f) }
         }
         return out
     }
