@@ -13,17 +13,15 @@ struct RunCommandTests {
         let reg = SmallModels.linear([0.8, -0.5, 0.3], bias: 0.2)
         var a = Architecture(input: [3], output: .value, layers: [LayerSpec.linear("weight", bias: "bias")])
         try Model.save(reg, architecture: a, to: dir.appendingPathComponent("reg.safetensors").path)
+        // A 3-class classifier whose two linear layers' tensors have distinct names.
         let clf = SmallModels.mlp(inputs: 3, outputs: 3, seed: 5)
-        var tanh = LayerSpec(op: "tanh")
-        tanh.weight = nil
-        a = Architecture(input: [3], output: .logits, layers: [
-            LayerSpec.linear("weight", bias: "bias"), tanh, LayerSpec.linear("weight", bias: "bias")])
-        // Name the two linear layers' tensors apart.
         var net = clf
-        net.layers[0] = Linear(weight: (clf.layers[0] as! Linear).weight, bias: (clf.layers[0] as! Linear).bias, names: ("0.weight", "0.bias"))
-        net.layers[2] = Linear(weight: (clf.layers[2] as! Linear).weight, bias: (clf.layers[2] as! Linear).bias, names: ("2.weight", "2.bias"))
-        a.layers[0] = LayerSpec.linear("0.weight", bias: "0.bias")
-        a.layers[2] = LayerSpec.linear("2.weight", bias: "2.bias")
+        for i in [0, 2] {
+            let l = clf.layers[i] as! Linear
+            net.layers[i] = Linear(weight: l.weight, bias: l.bias, names: ("\(i).weight", "\(i).bias"))
+        }
+        a = Architecture(input: [3], output: .logits, layers: [
+            LayerSpec.linear("0.weight", bias: "0.bias"), LayerSpec(op: "tanh"), LayerSpec.linear("2.weight", bias: "2.bias")])
         try Model.save(net, architecture: a, to: dir.appendingPathComponent("clf.safetensors").path)
         let dec = try Sequential(layers: [Linear(weight: SmallModels.random([3, 2], seed: 9, scale: 1), bias: nil, names: ("w", nil)),
                                           Activation(.sigmoid)], inputShape: [2])

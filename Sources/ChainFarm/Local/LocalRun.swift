@@ -57,7 +57,7 @@ public struct LocalRun {
 
     /// Starting points: latent z ~ N(0, I); data: the start file (jittered in u by
     /// N(0, 0.1²)), else u ~ N(0, 1) on bounded features and x ~ N(0, 1) otherwise.
-    public func initialPositions(chain: Int, attempt: Int) throws -> [Double] {
+    public func initialPositions(chain: Int, attempt: Int) -> [Double] {
         let stream = RandomStream(seed: plan.job.seed, chain: chain)
         let k = plan.target.dimension
         let noise = stream.normals(k, iteration: UInt64(attempt), purpose: .initialization)
@@ -65,8 +65,7 @@ public struct LocalRun {
         case .latent:
             return noise
         case .data(let space):
-            if case let .data(_, _, _, _, start?) = plan.job.space {
-                let x0 = try TensorCoreBridge.readVector(plan.job.resolve(start))
+            if let x0 = plan.startPoint {
                 return space.free.enumerated().map { j, i in space.inverse(i, x0[i]) + 0.1 * noise[j] }
             }
             return noise
@@ -87,7 +86,7 @@ public struct LocalRun {
         for g in groups {
             var starts = [[Double]]()
             for c in g {
-                let points = try (0..<candidates).map { try initialPositions(chain: c, attempt: $0) }
+                let points = (0..<candidates).map { initialPositions(chain: c, attempt: $0) }
                 let e = plan.target.describe(points.flatMap { $0 }, count: candidates)
                 let best = e.logDensity.indices.filter { e.logDensity[$0].isFinite }.max { e.logDensity[$0] < e.logDensity[$1] }
                 guard let best else {
@@ -110,7 +109,7 @@ public struct LocalRun {
             while iteration < target {
                 let steps = min(segment, target - iteration)
                 let (roundRunner, roundCheckpoints) = (runner, checkpoints)
-                try parallelRound(groups.count) { gi in
+                parallelRound(groups.count) { gi in
                     var cps = roundCheckpoints[gi]
                     roundRunner.advance(&cps, iterations: steps) { r in
                         if !r.isWarmup { store.add(r) }
@@ -130,9 +129,10 @@ public struct LocalRun {
             converged = check.maxRHat.map { $0 < stop.rhat } == true && (check.minBulk ?? 0) >= stop.essBulk
                 && (check.minTail ?? 0) >= stop.essTail
             let elapsed = Date().timeIntervalSince(start)
+            let stats = store.runningStatistics()
             progress(RunProgress(iteration: iteration, totalIterations: runner.totalIterations, warmup: settings.warmup,
                                  chains: chainCount, drawsPerSecond: Double(iteration * chainCount) / max(elapsed, 1e-9),
-                                 acceptance: store.runningStatistics().acceptance, divergences: store.runningStatistics().divergences,
+                                 acceptance: stats.acceptance, divergences: stats.divergences,
                                  maxRHat: check.maxRHat, minESS: min(check.minBulk ?? 0, check.minTail ?? 0), elapsed: elapsed))
             if converged == true || settings.draws >= stop.maxDraws { break }
             settings.draws = min(stop.maxDraws, settings.draws * 2)
@@ -145,7 +145,7 @@ public struct LocalRun {
     /// Runs `body` for every group index on up to `workers` threads, then merges results
     /// on the calling thread (in group order).
     func parallelRound(_ count: Int, _ body: @escaping @Sendable (Int) -> [ChainCheckpoint],
-                       merge: (Int, [ChainCheckpoint]) -> Void) throws {
+                       merge: (Int, [ChainCheckpoint]) -> Void) {
         let results = ResultBox(count: count)
         let next = NextIndex()
         let threads = min(workers, count)

@@ -37,42 +37,28 @@ public struct Trainer {
     public func fit(_ network: inout Sequential, classifier: Bool, train: Dataset, test: Dataset?) -> Report {
         var rng = SplitMix64(seed: seed ^ 0xD1B5_4A32_D192_ED03)
         var adam = Adam()
-        let steps = epochs * ((train.count + batchSize - 1) / batchSize)
-        var step = 0
-        let start = Date()
-        var lastPrint = Date.distantPast
+        var lossSum = 0.0, correct = 0, seen = 0
         var report = Report(trainLoss: .nan, seconds: 0)
-        for epoch in 1...epochs {
-            var order = Array(0..<train.count)
-            order.shuffle(using: &rng)
-            var lossSum = 0.0, correct = 0, seen = 0
-            for first in stride(from: 0, to: order.count, by: batchSize) {
-                let idx = order[first..<min(first + batchSize, order.count)]
-                let x = train.batch(idx)
-                var noise: TrainingNoise? = SplitMix64(seed: rng.next())
-                let tape = network.record(x, noise: &noise)
-                let y = tape.last!.output
-                let gradient: Tensor
-                if classifier {
-                    let r = Losses.crossEntropy(logits: y, labels: ArraySlice(idx.map { train.labels[$0] }))
-                    lossSum += r.loss * Double(idx.count); correct += r.correct; gradient = r.gradient
-                } else {
-                    let r = Losses.meanSquaredError(y, targets: ArraySlice(idx.map { train.targets[$0] }))
-                    lossSum += r.loss * Double(idx.count); gradient = r.gradient
-                }
-                seen += idx.count
-                let grads = network.pullback(tape, outputGradient: gradient, wantParameters: true).parameters
-                adam.update(&network, gradients: grads, learningRate: schedule.rate(learningRate, step: step, of: steps))
-                step += 1
-                if Date().timeIntervalSince(lastPrint) > 2 {
-                    lastPrint = Date()
-                    let rate = Double(step * batchSize) / Date().timeIntervalSince(start)
-                    progress(String(format: "epoch %d/%d  step %d/%d  loss %.4f%@  %.0f examples/s",
-                                    epoch, epochs, step, steps, lossSum / Double(seen),
-                                    classifier ? String(format: "  accuracy %.2f%%", 100 * Double(correct) / Double(seen)) : "",
-                                    rate))
-                }
+        report.seconds = runEpochs(count: train.count, rng: &rng) { idx, lr, rng in
+            let x = train.batch(idx)
+            var noise: TrainingNoise? = SplitMix64(seed: rng.next())
+            let tape = network.record(x, noise: &noise)
+            let y = tape.last!.output
+            let gradient: Tensor
+            if classifier {
+                let r = Losses.crossEntropy(logits: y, labels: ArraySlice(idx.map { train.labels[$0] }))
+                lossSum += r.loss * Double(idx.count); correct += r.correct; gradient = r.gradient
+            } else {
+                let r = Losses.meanSquaredError(y, targets: ArraySlice(idx.map { train.targets[$0] }))
+                lossSum += r.loss * Double(idx.count); gradient = r.gradient
             }
+            seen += idx.count
+            let grads = network.pullback(tape, outputGradient: gradient, wantParameters: true).parameters
+            adam.update(&network, gradients: grads, learningRate: lr)
+        } status: {
+            String(format: "loss %.4f", lossSum / Double(seen))
+                + (classifier ? String(format: "  accuracy %.2f%%", 100 * Double(correct) / Double(seen)) : "")
+        } endOfEpoch: {
             report.trainLoss = lossSum / Double(seen)
             report.trainAccuracy = classifier ? Double(correct) / Double(seen) : nil
             if let test {
@@ -80,14 +66,47 @@ public struct Trainer {
                 report.testLoss = e.loss
                 report.testAccuracy = e.accuracy
             }
-            report.seconds = Date().timeIntervalSince(start)
-            var line = String(format: "epoch %d/%d done  train loss %.4f", epoch, epochs, report.trainLoss)
+            (lossSum, correct, seen) = (0, 0, 0)
+            var line = String(format: "train loss %.4f", report.trainLoss)
             if let a = report.trainAccuracy { line += String(format: "  train accuracy %.2f%%", 100 * a) }
             if let l = report.testLoss { line += String(format: "  test loss %.4f", l) }
             if let a = report.testAccuracy { line += String(format: "  test accuracy %.2f%%", 100 * a) }
-            progress(line + String(format: "  (%.0f s)", report.seconds))
+            return line
         }
         return report
+    }
+
+    /// Drives training: every epoch shuffles the examples with `rng` and calls `step` on
+    /// each minibatch with the schedule's learning rate; progress goes out about every
+    /// 2 s (`status` gives the running figures) and at each epoch's end (`endOfEpoch`
+    /// updates the report and gives its figures). Returns the seconds taken.
+    private func runEpochs(
+        count: Int, rng: inout SplitMix64,
+        step: (_ indices: ArraySlice<Int>, _ learningRate: Float, _ rng: inout SplitMix64) -> Void,
+        status: () -> String, endOfEpoch: () -> String
+    ) -> Double {
+        let steps = epochs * ((count + batchSize - 1) / batchSize)
+        var done = 0
+        let start = Date()
+        var lastPrint = Date.distantPast
+        for epoch in 1...epochs {
+            var order = Array(0..<count)
+            order.shuffle(using: &rng)
+            for first in stride(from: 0, to: order.count, by: batchSize) {
+                step(order[first..<min(first + batchSize, order.count)],
+                     schedule.rate(learningRate, step: done, of: steps), &rng)
+                done += 1
+                if Date().timeIntervalSince(lastPrint) > 2 {
+                    lastPrint = Date()
+                    let rate = Double(done * batchSize) / Date().timeIntervalSince(start)
+                    progress("epoch \(epoch)/\(epochs)  step \(done)/\(steps)  \(status())  "
+                             + String(format: "%.0f examples/s", rate))
+                }
+            }
+            let line = endOfEpoch()
+            progress("epoch \(epoch)/\(epochs) done  \(line)" + String(format: "  (%.0f s)", Date().timeIntervalSince(start)))
+        }
+        return Date().timeIntervalSince(start)
     }
 
     /// Mean loss and accuracy (classifiers) over a dataset, in inference mode.
@@ -113,46 +132,33 @@ public struct Trainer {
                        train: Dataset, test: Dataset?) -> Report {
         var rng = SplitMix64(seed: seed ^ 0xA076_1D64_78BD_642F)
         var adamE = Adam(), adamD = Adam()
-        let steps = epochs * ((train.count + batchSize - 1) / batchSize)
-        var step = 0
-        let start = Date()
-        var lastPrint = Date.distantPast
+        var lossSum = 0.0, seen = 0
         var report = Report(trainLoss: .nan, seconds: 0)
-        for epoch in 1...epochs {
-            var order = Array(0..<train.count)
-            order.shuffle(using: &rng)
-            var lossSum = 0.0, seen = 0
-            for first in stride(from: 0, to: order.count, by: batchSize) {
-                let idx = order[first..<min(first + batchSize, order.count)]
-                let x = train.batch(idx)
-                let b = idx.count
-                var noise: TrainingNoise? = SplitMix64(seed: rng.next())
-                let encTape = encoder.record(x, noise: &noise)
-                let h = encTape.last!.output
-                let eps = Tensor(shape: [b, latent]) { _ in rng.nextNormal() }
-                let (z, kl) = Self.reparameterise(h, eps: eps, latent: latent)
-                let decTape = decoder.record(z, noise: &noise)
-                let logits = decTape.last!.output
-                let bce = Losses.binaryCrossEntropyWithLogits(logits, targets: x.reshaped(logits.shape))
-                lossSum += (bce.loss + kl) * Double(b); seen += b
-                let dec = decoder.pullback(decTape, outputGradient: bce.gradient, wantParameters: true)
-                let dh = Self.reparameterisationPullback(h, eps: eps, latent: latent, dz: dec.input)
-                let enc = encoder.pullback(encTape, outputGradient: dh, wantParameters: true)
-                let lr = schedule.rate(learningRate, step: step, of: steps)
-                adamD.update(&decoder, gradients: dec.parameters, learningRate: lr)
-                adamE.update(&encoder, gradients: enc.parameters, learningRate: lr)
-                step += 1
-                if Date().timeIntervalSince(lastPrint) > 2 {
-                    lastPrint = Date()
-                    progress(String(format: "epoch %d/%d  step %d/%d  loss %.2f  %.0f examples/s", epoch, epochs, step, steps,
-                                    lossSum / Double(seen), Double(step * batchSize) / Date().timeIntervalSince(start)))
-                }
-            }
+        report.seconds = runEpochs(count: train.count, rng: &rng) { idx, lr, rng in
+            let x = train.batch(idx)
+            let b = idx.count
+            var noise: TrainingNoise? = SplitMix64(seed: rng.next())
+            let encTape = encoder.record(x, noise: &noise)
+            let h = encTape.last!.output
+            let eps = Tensor(shape: [b, latent]) { _ in rng.nextNormal() }
+            let (z, kl) = Self.reparameterise(h, eps: eps, latent: latent)
+            let decTape = decoder.record(z, noise: &noise)
+            let logits = decTape.last!.output
+            let bce = Losses.binaryCrossEntropyWithLogits(logits, targets: x.reshaped(logits.shape))
+            lossSum += (bce.loss + kl) * Double(b); seen += b
+            let dec = decoder.pullback(decTape, outputGradient: bce.gradient, wantParameters: true)
+            let dh = Self.reparameterisationPullback(h, eps: eps, latent: latent, dz: dec.input)
+            let enc = encoder.pullback(encTape, outputGradient: dh, wantParameters: true)
+            adamD.update(&decoder, gradients: dec.parameters, learningRate: lr)
+            adamE.update(&encoder, gradients: enc.parameters, learningRate: lr)
+        } status: {
+            String(format: "loss %.2f", lossSum / Double(seen))
+        } endOfEpoch: {
             report.trainLoss = lossSum / Double(seen)
             if let test { report.testLoss = evaluateVAE(encoder: encoder, decoder: decoder, latent: latent, data: test) }
-            report.seconds = Date().timeIntervalSince(start)
-            progress(String(format: "epoch %d/%d done  train loss %.2f%@  (%.0f s)", epoch, epochs, report.trainLoss,
-                            report.testLoss.map { String(format: "  test loss %.2f", $0) } ?? "", report.seconds))
+            (lossSum, seen) = (0, 0)
+            return String(format: "train loss %.2f", report.trainLoss)
+                + (report.testLoss.map { String(format: "  test loss %.2f", $0) } ?? "")
         }
         return report
     }

@@ -14,6 +14,8 @@ public struct JobPlan: Sendable {
     public var weights: [String: String]
     /// The outputs written per draw: each probed model's name and output width.
     public var outputColumns: [(name: String, width: Int)]
+    /// The data-space start point (`space.data.start`), if the job names one.
+    public var startPoint: [Double]?
 
     public init(_ job: Job) throws {
         self.job = job
@@ -107,6 +109,7 @@ public struct JobPlan: Sendable {
             guard FileManager.default.fileExists(atPath: path) else { throw fail("space.data.start", "no such file \(path)") }
             let a = try NumPyArray.read(contentsOf: path)
             guard a.count == dataDimension else { throw fail("space.data.start", "has \(a.count) values, the data space \(dataDimension)") }
+            startPoint = a.float64Values
         }
     }
 

@@ -54,7 +54,7 @@ public struct Risky: ProbeTerm {
                     let d = r.p(b, k) - anchor, a = abs(d)
                     v += pow(a, norm)
                     let sign: Double = d > 0 ? 1 : (d < 0 ? -1 : 0)
-                    g.probabilities[b * r.classes + k] = a == 0 ? (norm == 1 ? 0 : 0) : norm * pow(a, norm - 1) * sign
+                    g.probabilities[b * r.classes + k] = a == 0 ? 0 : norm * pow(a, norm - 1) * sign
                 }
                 return v
             }
