@@ -13,10 +13,13 @@ let package = Package(
         .library(name: "Samplers", targets: ["Samplers"]),
         .library(name: "Probes", targets: ["Probes"]),
         .library(name: "ChainFarm", targets: ["ChainFarm"]),
+        .library(name: "FarmWire", targets: ["FarmWire"]),
+        .library(name: "FarmZeroMQ", targets: ["FarmZeroMQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libzmq3-dev).
@@ -37,7 +40,12 @@ let package = Package(
             name: "Probes",
             dependencies: ["TensorCore", "NeuralModels", "Samplers", .product(name: "Yams", package: "Yams")]),
         .target(name: "Reports", dependencies: ["TensorCore"]),
-        .target(name: "ChainFarm", dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics"]),
+        .target(name: "FarmWire", dependencies: ["Samplers"]),
+        .target(name: "FarmZeroMQ", dependencies: ["CZeroMQ", "FarmWire"]),
+        .target(
+            name: "ChainFarm",
+            dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics", "FarmWire", "FarmZeroMQ",
+                           .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ProbeFarmTesting",
             dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers", "Probes"]),
@@ -45,7 +53,9 @@ let package = Package(
             name: "probefarm",
             dependencies: [
                 "TensorCore", "NeuralModels", "Diagnostics", "Reports", "Samplers", "Probes", "ChainFarm",
+                "FarmWire", "FarmZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         .executableTarget(

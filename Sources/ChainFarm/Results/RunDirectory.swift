@@ -1,4 +1,5 @@
 import Diagnostics
+import FarmZeroMQ
 import Foundation
 import NeuralModels
 import Probes
@@ -37,7 +38,7 @@ public struct RunDirectory {
         public var minESSTail: Double?
     }
 
-    public func write(plan: JobPlan, outcome: LocalRun.Outcome, workers: Int) throws -> Summary {
+    public func write(plan: JobPlan, outcome: RunOutcome, workers: Int) throws -> Summary {
         let draws = outcome.draws
         let C = draws.chains, N = draws.draws, k = draws.dimension
         let D = plan.target.dataDimension
@@ -139,7 +140,8 @@ public struct RunDirectory {
             "diagnostics": ["max_rhat": num(maxR), "min_ess_bulk": num(minB), "min_ess_tail": num(minT),
                             "thresholds": ["rhat": rhatLimit, "ess": essLimit], "quantities": quantities],
             "converged": allPass,
-            "provenance": Provenance.current(plan: plan, workers: workers),
+            "stop_reason": outcome.stopReason,
+            "provenance": Provenance.current(plan: plan, workers: workers, farm: outcome.farm),
         ]
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: file("summary.json"))
@@ -151,9 +153,10 @@ public struct RunDirectory {
 public enum Provenance {
     public static let version = "0.1.0"
 
-    public static func current(plan: JobPlan, workers: Int) -> [String: Any] {
+    public static func current(plan: JobPlan, workers: Int, farm: FarmReport) -> [String: Any] {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
+        let farmJSON = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(farm))) ?? [:]
         return [
             "probefarm": version,
             "job_file": plan.job.file,
@@ -161,8 +164,12 @@ public enum Provenance {
             "weights_sha256": plan.weights,
             "seed": plan.job.seed,
             "blas": ["core": BLAS.coreName, "threads": BLAS.threads],
-            "hosts": [String(cString: host)],
+            "coordinator_host": String(cString: host),
+            "hosts": farm.hosts,
             "workers": workers,
+            "worker_blas": farm.blas,
+            "farm": farmJSON,
+            "libzmq": ZMQContext.libraryVersion,
             "swift": swiftVersion,
         ]
     }

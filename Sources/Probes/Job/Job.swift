@@ -52,10 +52,26 @@ public struct Job: Sendable {
     public var initCandidates: Int
     public var stop: StopRule?
     public var output: String
+    /// The job file's text, exactly as read (a farm sends it to its workers).
+    public var text: String
+    /// Local copies standing in for files as the job names them (a worker's cache).
+    public var fileOverrides: [String: String] = [:]
 
-    /// Resolves a path relative to the job file's folder.
+    /// Resolves a path relative to the job file's folder (or to its local copy).
     public func resolve(_ p: String) -> String {
-        p.hasPrefix("/") ? p : ((directory as NSString).appendingPathComponent(p) as NSString).standardizingPath
+        if let local = fileOverrides[p] { return local }
+        return p.hasPrefix("/") ? p : ((directory as NSString).appendingPathComponent(p) as NSString).standardizingPath
+    }
+
+    /// Every file the job names, as written: weight files, the start point, anchors.
+    public var referencedFiles: [String] {
+        var files = models.map(\.source.path)
+        if case let .data(_, _, _, _, start?) = space { files.append(start) }
+        for term in probe where term.kind == "localize" {
+            if let a = term.options["anchor"]?.value as? String { files.append(a) }
+        }
+        var seen = Set<String>()
+        return files.filter { seen.insert($0).inserted }
     }
 }
 
@@ -89,7 +105,14 @@ extension Job {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw JobError(file: path, "cannot read the job file", sysexit: .noInput)
         }
-        let text = String(decoding: data, as: UTF8.self)
+        let directory = URL(fileURLWithPath: path).absoluteURL.deletingLastPathComponent().path
+        return try parse(String(decoding: data, as: UTF8.self), file: path, directory: directory)
+    }
+
+    /// Reads and validates the form of a job file's text; relative paths in it are
+    /// relative to `directory`.
+    public static func parse(_ text: String, file path: String, directory: String) throws(JobError) -> Job {
+        let data = Data(text.utf8)
         let parsed: Any?
         do { parsed = try Yams.load(yaml: text) } catch {
             throw JobError(file: path, "not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
@@ -97,8 +120,6 @@ extension Job {
         guard let root = parsed as? [String: Any] else { throw JobError(file: path, "a job file is a YAML mapping") }
         let p = Reader(file: path)
         try p.allowed(root, at: "", Self.topKeys)
-        let directory = URL(fileURLWithPath: path).absoluteURL.deletingLastPathComponent().path
-
         guard let modelMap = root["models"] as? [String: Any], !modelMap.isEmpty else {
             throw p.fail("models", "must map model names to weight files")
         }
@@ -258,7 +279,7 @@ extension Job {
         let output = (root["output"] as? String) ?? "runs/\(name)"
         return Job(file: path, directory: directory, sha256: SHA256.hex(Array(data)), name: name, seed: seed,
                    models: models, space: space, probe: terms, temperature: temperature, sampler: sampler,
-                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, output: output)
+                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, output: output, text: text)
     }
 
     /// Typed access to YAML mappings with key-path errors.

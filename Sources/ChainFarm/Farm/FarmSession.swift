@@ -1,0 +1,106 @@
+import FarmWire
+import FarmZeroMQ
+import Foundation
+import Logging
+import Probes
+
+/// The coordinator's side of a job from the command line: check the job, open (or
+/// resume) its run directory and journal, run the farm, write the results.
+public struct FarmSession {
+    public var plan: JobPlan
+    public var directory: RunDirectory
+    public var journal: Journal
+    public var replay: [[[UInt8]]]
+
+    /// Checks the job against its models (before any chain runs) and opens the journal.
+    /// - Parameter resume: continue from the run directory's journal instead of starting.
+    public init(jobPath: String, output: String?, overwrite: Bool, resume: Bool, segment: Int) throws {
+        let job = try Job.load(jobPath)
+        plan = try JobPlan(job)
+        directory = RunDirectory(path: output ?? job.output)
+        let journalPath = (directory.path as NSString).appendingPathComponent(Journal.fileName)
+        if resume {
+            let (j, header, records) = try Journal.resume(at: journalPath)
+            guard header.jobSHA256 == job.sha256 else {
+                throw RunError("\(journalPath) belongs to another version of the job (sha256 \(header.jobSHA256.prefix(12))…, this file \(job.sha256.prefix(12))…); resume with the job file it was started with", sysexit: .config)
+            }
+            journal = j
+            replay = records
+        } else {
+            do { try directory.prepare(overwrite: overwrite) } catch { throw RunError("\(error)", sysexit: .cantCreate) }
+            if overwrite { try? FileManager.default.removeItem(atPath: journalPath) }
+            journal = try Journal.create(at: journalPath, header: Journal.Header(
+                jobSHA256: job.sha256, jobFile: job.file, segment: segment, chains: job.chains, batch: job.batch))
+            replay = []
+        }
+    }
+
+    /// Writes the run directory from a finished run.
+    public func write(_ outcome: RunOutcome, workers: Int) throws -> RunDirectory.Summary {
+        try directory.write(plan: plan, outcome: outcome, workers: workers)
+    }
+}
+
+/// Worker processes on this machine for `probefarm run`: started from this executable,
+/// restarted if one dies before the job is over, told to stop when it is.
+public final class LocalWorkerPool: @unchecked Sendable {
+    let executable: String
+    let arguments: [String]
+    let lock = NSLock()
+    var processes = [Int: Process]()
+    var stopping = false
+    let logger: Logger
+    public private(set) var restarts = 0
+
+    public init(executable: String, arguments: [String], logger: Logger) {
+        self.executable = executable
+        self.arguments = arguments
+        self.logger = logger
+    }
+
+    public func start(count: Int) throws {
+        for i in 0..<count { try spawn(i) }
+    }
+
+    func spawn(_ slot: Int) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments + ["--name", "local-\(slot + 1)"]
+        p.terminationHandler = { [weak self] proc in
+            guard let self else { return }
+            lock.lock()
+            let again = !stopping
+            if again { restarts += 1 }
+            lock.unlock()
+            guard again else { return }
+            logger.warning("worker process local-\(slot + 1) (pid \(proc.processIdentifier)) ended (status \(proc.terminationStatus)); starting another")
+            try? spawn(slot)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        guard !stopping else { return }
+        try p.run()
+        processes[slot] = p
+    }
+
+    /// Process ids of the running workers.
+    public var pids: [Int32] {
+        lock.lock(); defer { lock.unlock() }
+        return processes.values.map(\.processIdentifier)
+    }
+
+    /// Lets workers leave on their own (they were told the job is done), then ends any
+    /// that are still there.
+    public func stop(grace: Double = 5) {
+        lock.lock()
+        stopping = true
+        let all = Array(processes.values)
+        lock.unlock()
+        let deadline = Date().addingTimeInterval(grace)
+        for p in all {
+            while p.isRunning && Date() < deadline { usleep(10_000) }
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+        }
+    }
+}

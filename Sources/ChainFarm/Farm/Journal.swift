@@ -1,0 +1,167 @@
+import Foundation
+
+/// The coordinator's append-only record of a job: a header, then every accepted
+/// segment result exactly as it came off the wire. Each record is
+/// `[u32 length][u32 crc32][payload]` and is fsync'd before the segment counts, so a
+/// coordinator that dies loses nothing it has acknowledged; `--resume` replays the
+/// records and continues. A torn record at the end (a crash mid-write) is cut off.
+public final class Journal {
+    public static let fileName = "journal.pfj"
+    static let magic = Array("PFJOURNAL1\n".utf8)
+
+    public struct Header: Codable, Sendable, Equatable {
+        public var format = "probefarm-journal/1"
+        public var jobSHA256: String
+        public var jobFile: String
+        public var segment: Int
+        public var chains: Int
+        public var batch: Int
+
+        public init(jobSHA256: String, jobFile: String, segment: Int, chains: Int, batch: Int) {
+            self.jobSHA256 = jobSHA256
+            self.jobFile = jobFile
+            self.segment = segment
+            self.chains = chains
+            self.batch = batch
+        }
+    }
+
+    public let path: String
+    let handle: FileHandle
+    public private(set) var records = 0
+    public private(set) var bytes = 0
+
+    init(path: String, handle: FileHandle) {
+        self.path = path
+        self.handle = handle
+    }
+
+    deinit { try? handle.close() }
+
+    /// Starts a new journal; refuses to replace one.
+    public static func create(at path: String, header: Header) throws -> Journal {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw RunError("\(path) already exists: resume that run with --resume, or choose another --output")
+        }
+        guard FileManager.default.createFile(atPath: path, contents: Data(magic)), let h = FileHandle(forWritingAtPath: path) else {
+            throw RunError("cannot create \(path)")
+        }
+        try h.seekToEnd()
+        let j = Journal(path: path, handle: h)
+        try j.append([Array(try JSONEncoder().encode(header))])
+        return j
+    }
+
+    /// Opens an existing journal for `--resume`: its header and every intact record.
+    public static func resume(at path: String) throws -> (journal: Journal, header: Header, records: [[[UInt8]]]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RunError("\(path): no journal to resume (was the run started with this --output?)")
+        }
+        let all = [UInt8](data)
+        guard all.count >= magic.count, Array(all[0..<magic.count]) == magic else {
+            throw RunError("\(path) is not a ProbeFarm journal")
+        }
+        var offset = magic.count
+        var records = [[[UInt8]]]()
+        while let (frames, next) = readRecord(all, at: offset) {
+            records.append(frames)
+            offset = next
+        }
+        guard let first = records.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first.first ?? [])) else {
+            throw RunError("\(path): the journal's header is unreadable")
+        }
+        guard let h = FileHandle(forUpdatingAtPath: path) else { throw RunError("cannot open \(path) for writing") }
+        if offset < all.count { try h.truncate(atOffset: UInt64(offset)) }  // a torn last record
+        try h.seekToEnd()
+        let j = Journal(path: path, handle: h)
+        j.records = records.count
+        j.bytes = offset
+        return (j, header, Array(records.dropFirst()))
+    }
+
+    /// Appends one record and makes it durable.
+    public func append(_ frames: [[UInt8]]) throws {
+        var payload = [UInt8]()
+        payload.reserveCapacity(4 + frames.reduce(0) { $0 + 8 + $1.count })
+        Self.put(UInt32(frames.count), into: &payload)
+        for f in frames {
+            Self.put(UInt64(f.count), into: &payload)
+            payload += f
+        }
+        var record = [UInt8]()
+        record.reserveCapacity(8 + payload.count)
+        Self.put(UInt32(payload.count), into: &record)
+        Self.put(CRC32.checksum(payload), into: &record)
+        record += payload
+        try handle.write(contentsOf: Data(record))
+        try handle.synchronize()
+        records += 1
+        bytes += record.count
+    }
+
+    static func put<T: FixedWidthInteger>(_ v: T, into out: inout [UInt8]) {
+        withUnsafeBytes(of: v.littleEndian) { out += $0 }
+    }
+
+    static func get<T: FixedWidthInteger>(_ type: T.Type, _ b: [UInt8], _ at: Int) -> T? {
+        guard at >= 0, at + MemoryLayout<T>.size <= b.count else { return nil }
+        var v: T = 0
+        for i in (0..<MemoryLayout<T>.size).reversed() { v = v << 8 | T(b[at + i]) }
+        return v
+    }
+
+    static func readRecord(_ b: [UInt8], at offset: Int) -> ([[UInt8]], Int)? {
+        guard let length = get(UInt32.self, b, offset), let crc = get(UInt32.self, b, offset + 4) else { return nil }
+        let start = offset + 8, end = start + Int(length)
+        guard end <= b.count else { return nil }
+        let payload = Array(b[start..<end])
+        guard CRC32.checksum(payload) == crc, let count = get(UInt32.self, payload, 0) else { return nil }
+        var frames = [[UInt8]](), p = 4
+        for _ in 0..<count {
+            guard let n = get(UInt64.self, payload, p), p + 8 + Int(n) <= payload.count else { return nil }
+            frames.append(Array(payload[(p + 8)..<(p + 8 + Int(n))]))
+            p += 8 + Int(n)
+        }
+        return (frames, end)
+    }
+}
+
+/// CRC-32 (IEEE 802.3, as zlib), slicing-by-8.
+enum CRC32 {
+    static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            t[0][i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        let t = tables.flatMap { $0 }
+        var c: UInt32 = 0xFFFF_FFFF
+        bytes.withUnsafeBufferPointer { b in
+            t.withUnsafeBufferPointer { t in
+                var i = 0
+                let n = b.count
+                while i + 8 <= n {
+                    let lo = c ^ (UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24)
+                    c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                        ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                        ^ t[3 * 256 + Int(b[i + 4])] ^ t[2 * 256 + Int(b[i + 5])]
+                        ^ t[1 * 256 + Int(b[i + 6])] ^ t[Int(b[i + 7])]
+                    i += 8
+                }
+                while i < n {
+                    c = t[Int((c ^ UInt32(b[i])) & 0xFF)] ^ (c >> 8)
+                    i += 1
+                }
+            }
+        }
+        return c ^ 0xFFFF_FFFF
+    }
+}

@@ -1,0 +1,88 @@
+import FarmWire
+import Foundation
+import Probes
+import Samplers
+
+/// The computation behind one assignment, the same wherever it runs: start a group's
+/// chains (first segment) or continue them from their checkpoints, and package the
+/// post-warm-up draws. Results depend only on the job, the group and the iterations.
+public struct SegmentWork: Sendable {
+    public var plan: JobPlan
+
+    public init(plan: JobPlan) { self.plan = plan }
+
+    /// Starting points: latent z ~ N(0, I); data: the start file (jittered in u by
+    /// N(0, 0.1²)), else u ~ N(0, 1) on bounded features and x ~ N(0, 1) otherwise.
+    public func initialPosition(chain: Int, attempt: Int) -> [Double] {
+        let stream = RandomStream(seed: plan.job.seed, chain: chain)
+        let noise = stream.normals(plan.target.dimension, iteration: UInt64(attempt), purpose: .initialization)
+        switch plan.target.space {
+        case .latent:
+            return noise
+        case .data(let space):
+            if let x0 = plan.startPoint {
+                return space.free.enumerated().map { j, i in space.inverse(i, x0[i]) + 0.1 * noise[j] }
+            }
+            return noise
+        }
+    }
+
+    /// Checkpoints at iteration 0: every chain at the most probable of `initCandidates`
+    /// draws from the initial distribution (one batched evaluation per chain).
+    public func start(chains: [Int], runner: ChainRunner) throws -> [ChainCheckpoint] {
+        let candidates = max(1, plan.job.initCandidates)
+        var starts = [[Double]]()
+        for c in chains {
+            let points = (0..<candidates).map { initialPosition(chain: c, attempt: $0) }
+            let e = plan.target.describe(points.flatMap { $0 }, count: candidates)
+            let best = e.logDensity.indices.filter { e.logDensity[$0].isFinite }.max { e.logDensity[$0] < e.logDensity[$1] }
+            guard let best else {
+                throw RunError("chain \(c): no finite log density at \(candidates) starting points; check the probe terms and the space")
+            }
+            starts.append(points[best])
+        }
+        let started = runner.start(chains: chains, positions: starts)
+        guard started.allSatisfy({ $0 != nil }) else { throw RunError("a chain's starting gradient is not finite") }
+        return started.map { $0! }
+    }
+
+    /// Runs one assignment.
+    public func run(_ a: Assignment) throws -> SegmentResult {
+        let clock = Date()
+        var settings = plan.job.sampler
+        settings.draws = max(settings.draws, a.firstIteration + a.length - settings.warmup)
+        let runner = ChainRunner(settings: settings, seed: plan.job.seed, target: plan.target)
+        var checkpoints: [ChainCheckpoint]
+        if let given = a.checkpoints {
+            checkpoints = given
+        } else {
+            guard a.firstIteration == 0 else { throw RunError("assignment for group \(a.group) at iteration \(a.firstIteration) has no checkpoints") }
+            checkpoints = try start(chains: a.chains, runner: runner)
+        }
+        guard checkpoints.map(\.chain) == a.chains, checkpoints.allSatisfy({ $0.iteration == a.firstIteration }) else {
+            throw RunError("assignment for group \(a.group): checkpoints do not match its chains and first iteration")
+        }
+        let d = plan.target.dimension
+        let firstDraw = max(a.firstIteration, settings.warmup)
+        let n = max(0, a.firstIteration + a.length - firstDraw)
+        let C = a.chains.count
+        var positions = [Double](repeating: 0, count: C * n * d)
+        var logAcceptance = [Double](repeating: 0, count: C * n), acceptance = logAcceptance, stepSize = logAcceptance
+        var divergent = [UInt8](repeating: 0, count: C * n)
+        let slot = Dictionary(uniqueKeysWithValues: a.chains.enumerated().map { ($1, $0) })
+        runner.advance(&checkpoints, iterations: a.length) { r in
+            guard !r.isWarmup else { return }
+            let k = slot[r.chain]! * n + (r.iteration - firstDraw)
+            positions.replaceSubrange((k * d)..<((k + 1) * d), with: r.position)
+            logAcceptance[k] = r.info.logAcceptance
+            acceptance[k] = r.info.acceptanceProbability
+            stepSize[k] = r.stepSize
+            divergent[k] = r.info.divergent ? 1 : 0
+        }
+        let header = SegmentResult.Header(job: a.job, group: a.group, chains: a.chains, firstIteration: a.firstIteration,
+                                          length: a.length, draws: n, firstDraw: firstDraw, dimension: d,
+                                          checkpoints: checkpoints, seconds: Date().timeIntervalSince(clock))
+        return SegmentResult(header: header, positions: positions, logAcceptance: logAcceptance, acceptance: acceptance,
+                             stepSize: stepSize, divergent: divergent)
+    }
+}

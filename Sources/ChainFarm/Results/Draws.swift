@@ -1,0 +1,106 @@
+import Diagnostics
+import FarmWire
+import Foundation
+import Samplers
+import TensorCore
+
+/// Every post-warm-up iteration of every chain.
+public struct RunDraws: Sendable {
+    public var chains: Int
+    public var dimension: Int
+    /// Per chain: positions (draws × dimension), then per-draw statistics.
+    public var positions: [[Double]]
+    public var logAcceptance: [[Double]]
+    public var acceptance: [[Double]]
+    public var stepSize: [[Double]]
+    public var divergent: [[Bool]]
+    public var draws: Int { positions.first.map { $0.count / max(dimension, 1) } ?? 0 }
+
+    public init(chains: Int, dimension: Int) {
+        self.chains = chains
+        self.dimension = dimension
+        positions = Array(repeating: [], count: chains)
+        logAcceptance = positions
+        acceptance = positions
+        stepSize = positions
+        divergent = Array(repeating: [], count: chains)
+    }
+
+    /// Appends a segment's draws (they must continue each chain's draws).
+    mutating func append(_ r: SegmentResult) {
+        let h = r.header, n = h.draws, d = dimension
+        for (slot, c) in h.chains.enumerated() {
+            positions[c] += r.positions[(slot * n * d)..<((slot + 1) * n * d)]
+            logAcceptance[c] += r.logAcceptance[(slot * n)..<((slot + 1) * n)]
+            acceptance[c] += r.acceptance[(slot * n)..<((slot + 1) * n)]
+            stepSize[c] += r.stepSize[(slot * n)..<((slot + 1) * n)]
+            divergent[c] += r.divergent[(slot * n)..<((slot + 1) * n)].map { $0 != 0 }
+        }
+    }
+
+    /// The first `n` draws of every chain.
+    public func prefix(_ n: Int) -> RunDraws {
+        guard n < draws else { return self }
+        var out = self
+        out.positions = positions.map { Array($0.prefix(n * dimension)) }
+        out.logAcceptance = logAcceptance.map { Array($0.prefix(n)) }
+        out.acceptance = acceptance.map { Array($0.prefix(n)) }
+        out.stepSize = stepSize.map { Array($0.prefix(n)) }
+        out.divergent = divergent.map { Array($0.prefix(n)) }
+        return out
+    }
+
+    public var acceptanceRate: Double {
+        let n = acceptance.reduce(0) { $0 + $1.count }
+        return n == 0 ? .nan : acceptance.reduce(0.0) { $0 + $1.reduce(0, +) } / Double(n)
+    }
+
+    public var divergences: Int { divergent.reduce(0) { $0 + $1.filter { $0 }.count } }
+
+    /// Worst R-hat and ESS over the sampler's coordinates (nil when not computable).
+    public func convergence() -> (maxRHat: Double?, minBulk: Double?, minTail: Double?) {
+        let n = draws
+        var maxR: Double? = nil, minB: Double? = nil, minT: Double? = nil
+        for q in 0..<dimension {
+            let values = (0..<chains).flatMap { c in (0..<n).map { positions[c][$0 * dimension + q] } }
+            let s = QuantitySummary(ChainDraws(chains: chains, draws: n, values: values))
+            guard let r = s.rhat, let b = s.essBulk, let t = s.essTail else { return (nil, nil, nil) }
+            maxR = max(maxR ?? r, r); minB = min(minB ?? b, b); minT = min(minT ?? t, t)
+        }
+        return (maxR, minB, minT)
+    }
+}
+
+/// What a run produced, whoever ran it.
+public struct RunOutcome: Sendable {
+    public var draws: RunDraws
+    public var checkpoints: [ChainCheckpoint]
+    public var settings: SamplerSettings
+    /// nil without a stop rule.
+    public var converged: Bool?
+    public var stopReason: String
+    public var seconds: Double
+    /// Farm facts for the provenance: hosts, workers, events.
+    public var farm: FarmReport
+
+    public init(draws: RunDraws, checkpoints: [ChainCheckpoint], settings: SamplerSettings, converged: Bool?,
+                stopReason: String, seconds: Double, farm: FarmReport) {
+        self.draws = draws
+        self.checkpoints = checkpoints
+        self.settings = settings
+        self.converged = converged
+        self.stopReason = stopReason
+        self.seconds = seconds
+        self.farm = farm
+    }
+}
+
+/// A run that cannot go on: one line, and a sysexits code.
+public struct RunError: ProbeFarmError {
+    public var description: String
+    public var sysexit: Sysexit
+    public init(_ description: String, sysexit: Sysexit = .dataError) {
+        self.description = description
+        self.sysexit = sysexit
+    }
+}

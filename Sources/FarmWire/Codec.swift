@@ -1,0 +1,154 @@
+import Foundation
+
+/// Why a message was refused.
+public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The peer speaks another protocol version.
+    case version(found: Int)
+    /// Not a message of this protocol: the reason, for the log.
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .version(let v):
+            "protocol version \(v) is not supported (this build speaks version \(WireProtocol.version)); run the same ProbeFarm release on coordinator and workers"
+        case .malformed(let why): "malformed message: \(why)"
+        }
+    }
+}
+
+/// Turns messages into frames and back. Decoding checks everything a peer could get
+/// wrong (version, JSON, array frame sizes) and never traps on bad input.
+public enum WireCodec {
+    struct Head: Decodable {
+        var `protocol`: Int?
+        var type: String?
+    }
+
+    struct Envelope<Body: Codable>: Codable {
+        var `protocol`: Int
+        var type: String
+        var body: Body
+    }
+
+    struct Empty: Codable {}
+
+    struct Reason: Codable { var reason: String }
+
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    static func control<B: Codable>(_ type: String, _ body: B, version: Int = WireProtocol.version) -> [UInt8] {
+        // Encoding our own value types cannot fail.
+        Array(try! encoder().encode(Envelope(protocol: version, type: type, body: body)))
+    }
+
+    /// The frames of a message (for a DEALER; a ROUTER puts the peer's id in front).
+    public static func encode(_ message: WireMessage, version: Int = WireProtocol.version) -> [[UInt8]] {
+        let t = message.typeName
+        switch message {
+        case .ready(let r): return [control(t, r, version: version)]
+        case .job(let j): return [control(t, j, version: version)]
+        case .assign(let a): return [control(t, a, version: version)]
+        case .heartbeat: return [control(t, Empty(), version: version)]
+        case .fetch(let f): return [control(t, f, version: version)]
+        case .chunk(let h, let bytes): return [control(t, h, version: version), bytes]
+        case .failure(let f): return [control(t, f, version: version)]
+        case .done(let reason): return [control(t, Reason(reason: reason), version: version)]
+        case .result(let r):
+            return [control(t, r.header, version: version), bytes(r.positions), bytes(r.logAcceptance),
+                    bytes(r.acceptance), bytes(r.stepSize), r.divergent]
+        }
+    }
+
+    public static func decode(_ frames: [[UInt8]]) throws(WireError) -> WireMessage {
+        guard let first = frames.first, !first.isEmpty else { throw .malformed("no control frame") }
+        let data = Data(first)
+        let json = decoder()
+        guard let head = try? json.decode(Head.self, from: data) else { throw .malformed("control frame is not JSON") }
+        guard let version = head.protocol else { throw .malformed("control frame has no protocol version") }
+        guard version == WireProtocol.version else { throw .version(found: version) }
+        func body<B: Codable>(_ type: B.Type) throws(WireError) -> B {
+            do { return try json.decode(Envelope<B>.self, from: data).body } catch {
+                throw .malformed("\(head.type ?? "?") body: \(Self.describe(error))")
+            }
+        }
+        func frameCount(_ n: Int) throws(WireError) {
+            guard frames.count == n else { throw .malformed("\(head.type ?? "?") has \(frames.count) frames, expected \(n)") }
+        }
+        switch head.type {
+        case "ready": try frameCount(1); return .ready(try body(Ready.self))
+        case "job": try frameCount(1); return .job(try body(JobSpec.self))
+        case "assign": try frameCount(1); return .assign(try body(Assignment.self))
+        case "heartbeat": try frameCount(1); return .heartbeat
+        case "fetch": try frameCount(1); return .fetch(try body(FetchRequest.self))
+        case "error": try frameCount(1); return .failure(try body(WireFailure.self))
+        case "done": try frameCount(1); return .done(reason: try body(Reason.self).reason)
+        case "chunk":
+            try frameCount(2)
+            let h = try body(ChunkHeader.self)
+            guard h.offset >= 0, h.total >= 0, h.offset + frames[1].count <= h.total else {
+                throw .malformed("chunk [\(h.offset), +\(frames[1].count)) outside a file of \(h.total) bytes")
+            }
+            return .chunk(h, frames[1])
+        case "result":
+            try frameCount(6)
+            let h = try body(SegmentResult.Header.self)
+            guard h.draws >= 0, h.dimension > 0, h.length > 0, !h.chains.isEmpty, h.checkpoints.count == h.chains.count,
+                  h.draws <= h.length else {
+                throw .malformed("result header is inconsistent (chains \(h.chains.count), draws \(h.draws), dimension \(h.dimension))")
+            }
+            let n = h.chains.count * h.draws
+            let (sizeOK, overflow) = n.multipliedReportingOverflow(by: h.dimension * 8)
+            guard !overflow, frames[1].count == sizeOK, frames[2].count == n * 8, frames[3].count == n * 8,
+                  frames[4].count == n * 8, frames[5].count == n else {
+                throw .malformed("result array frames do not match \(h.chains.count) chains × \(h.draws) draws × \(h.dimension)")
+            }
+            for cp in h.checkpoints where cp.state.position.count != h.dimension {
+                throw .malformed("checkpoint of chain \(cp.chain) has dimension \(cp.state.position.count), not \(h.dimension)")
+            }
+            return .result(SegmentResult(header: h, positions: doubles(frames[1]), logAcceptance: doubles(frames[2]),
+                                         acceptance: doubles(frames[3]), stepSize: doubles(frames[4]), divergent: frames[5]))
+        default:
+            throw .malformed("unknown message type '\(head.type ?? "")'")
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let c):
+            return "missing key \((c.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c), DecodingError.dataCorrupted(let c):
+            return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// Little-endian bytes of doubles (this is the machine order on every platform we run).
+    public static func bytes(_ values: [Double]) -> [UInt8] {
+        values.withUnsafeBytes { raw in
+            var out = [UInt8](repeating: 0, count: raw.count)
+            if !raw.isEmpty {
+                out.withUnsafeMutableBytes { $0.copyMemory(from: raw) }
+            }
+            return out
+        }
+    }
+
+    public static func doubles(_ bytes: [UInt8]) -> [Double] {
+        var out = [Double](repeating: 0, count: bytes.count / 8)
+        if !out.isEmpty {
+            out.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<dst.count])) } }
+        }
+        return out
+    }
+}

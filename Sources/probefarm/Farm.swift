@@ -1,0 +1,331 @@
+import ArgumentParser
+import ChainFarm
+import FarmWire
+import FarmZeroMQ
+import Foundation
+import Logging
+import Probes
+import TensorCore
+
+/// Options every farm command shares.
+struct FarmOptions: ParsableArguments {
+    @Option(help: "Iterations per segment (a lost worker costs at most one segment per group).")
+    var segment = 100
+
+    @Option(help: "Seconds between heartbeats, both ways.")
+    var heartbeat = 1.0
+
+    @Option(help: "Heartbeats missed before a peer counts as gone.")
+    var liveness = 4
+
+    @Flag(name: .shortAndLong, help: "Log every farm event (workers joining, leaving, chains reassigned).")
+    var verbose = false
+
+    func validate() throws {
+        guard segment >= 1 else { throw ValidationError("--segment must be at least 1") }
+        guard heartbeat > 0, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in (0, 60] seconds") }
+        guard (2...20).contains(liveness) else { throw ValidationError("--liveness must be in 2…20") }
+    }
+
+    var settings: FarmSettings {
+        var s = FarmSettings()
+        s.segment = segment
+        s.heartbeat = heartbeat
+        s.liveness = liveness
+        return s
+    }
+}
+
+/// One-time logging set-up: events on stderr, one line each.
+enum FarmLog {
+    nonisolated(unsafe) static var bootstrapped = false
+
+    static func logger(_ label: String, verbose: Bool, quiet: Bool = false) -> Logger {
+        if !bootstrapped {
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            bootstrapped = true
+        }
+        var l = Logger(label: label)
+        l.logLevel = quiet ? .error : (verbose ? .info : .warning)
+        return l
+    }
+}
+
+/// Runs the coordinator of a session over a transport and writes the run directory.
+func coordinate(session: FarmSession, transport: CoordinatorTransport, options: FarmOptions, quiet: Bool,
+                logger: Logger, what: String) throws -> RunOutcome {
+    let j = session.plan.job
+    if !quiet {
+        let space = { if case .latent = session.plan.target.space { return "latent" } else { return "data" } }()
+        let resumed = session.replay.isEmpty ? "" : ", resuming \(session.replay.count) journaled segments"
+        FileHandle.standardError.write(Data("\(what): \(j.name): \(j.chains) chains (groups of \(j.batch)) × (\(j.sampler.warmup) warm-up + \(j.sampler.draws) draws), \(j.sampler.method.rawValue), \(session.plan.target.dimension)-d \(space)\(resumed)\n".utf8))
+    }
+    let coordinator = try Coordinator(plan: session.plan, transport: transport, journal: session.journal,
+                                      settings: options.settings, replay: session.replay, logger: logger)
+    let live = isatty(2) != 0
+    var lastLine = Date.distantPast
+    let outcome = try coordinator.run { p in
+        guard !quiet else { return }
+        func f(_ v: Double?, _ digits: Int) -> String { v.flatMap { $0.isFinite ? String(format: "%.\(digits)f", $0) : nil } ?? "—" }
+        let phase = p.iteration < p.warmup ? "warm-up" : "sampling"
+        var line = "\(p.chains) chains  iteration \(p.iteration)/\(p.totalIterations) (\(phase))  \(f(p.drawsPerSecond, 0)) draws/s"
+            + "  \(p.workers) workers  acceptance \(f(p.acceptance, 3))"
+        if p.maxRHat != nil { line += "  max R-hat \(f(p.maxRHat, 4))  min ESS \(f(p.minESS, 0))" }
+        line += "  ETA \(p.eta.map { f($0, 0) + " s" } ?? "—")"
+        if live {
+            FileHandle.standardError.write(Data("\r\(line)\u{1B}[K".utf8))
+        } else if Date().timeIntervalSince(lastLine) >= 10 {
+            lastLine = Date()
+            FileHandle.standardError.write(Data("progress: \(line)\n".utf8))
+        }
+    }
+    if !quiet && live { FileHandle.standardError.write(Data("\n".utf8)) }
+    return outcome
+}
+
+func report(_ summary: RunDirectory.Summary, _ outcome: RunOutcome, session: FarmSession) {
+    func f(_ v: Double?, _ fmt: String) -> String { v.map { String(format: fmt, $0) } ?? "—" }
+    let j = session.plan.job
+    print("\(summary.converged ? "converged" : "NOT converged"): max R-hat \(f(summary.maxRHat, "%.4f")), min ESS bulk \(f(summary.minESSBulk, "%.0f")), tail \(f(summary.minESSTail, "%.0f")); \(j.chains) × \(outcome.draws.draws) draws in \(String(format: "%.1f", outcome.seconds)) s")
+    print("stopped: \(outcome.stopReason)")
+    let latent = { if case .latent = session.plan.target.space { return ", latent.npy" } else { return "" } }()
+    print("wrote \(session.directory.path)/ (summary.json, samples.npy, chains.npy, stats.csv, outputs.npy\(latent))")
+}
+
+/// The default weight cache: $XDG_CACHE_HOME/probefarm or ~/.cache/probefarm.
+func defaultCache() -> String {
+    let env = ProcessInfo.processInfo.environment
+    let base = env["XDG_CACHE_HOME"] ?? ((env["HOME"] ?? NSTemporaryDirectory()) as NSString).appendingPathComponent(".cache")
+    return (base as NSString).appendingPathComponent("probefarm")
+}
+
+func thisExecutable() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+/// CURVE key files in a keys directory (`probefarm keys generate`).
+enum KeyFiles {
+    static func read(_ dir: String, _ name: String) throws -> String {
+        let path = (dir as NSString).appendingPathComponent(name)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw UsageError("\(path): cannot read (create keys with `probefarm keys generate \(dir)`)", sysexit: .noInput)
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard CurveKeyPair.decode(key) != nil else { throw UsageError("\(path): not a Z85 CURVE key", sysexit: .dataError) }
+        return key
+    }
+
+    static func allowList(_ dir: String) throws -> [String] {
+        let path = (dir as NSString).appendingPathComponent("authorized_workers")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw UsageError("\(path): cannot read the workers' allow-list", sysexit: .noInput)
+        }
+        var keys = [String]()
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)?
+                .trimmingCharacters(in: .whitespaces) ?? ""
+            if line.isEmpty { continue }
+            guard CurveKeyPair.decode(line) != nil else { throw UsageError("\(path):\(n + 1): not a Z85 CURVE public key", sysexit: .dataError) }
+            keys.append(line)
+        }
+        return keys
+    }
+
+    static func coordinator(_ dir: String) throws -> CurveSecurity {
+        let secret = try read(dir, "coordinator.key")
+        return CurveSecurity(keys: CurveKeyPair(publicKey: try CurveKeyPair.publicKey(forSecret: secret), secretKey: secret),
+                             allowedClients: try allowList(dir))
+    }
+
+    static func worker(_ dir: String, name: String) throws -> CurveSecurity {
+        let keyName = FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("\(name).key")) ? name : "worker"
+        let secret = try read(dir, "\(keyName).key")
+        return CurveSecurity(keys: CurveKeyPair(publicKey: try CurveKeyPair.publicKey(forSecret: secret), secretKey: secret),
+                             serverKey: try read(dir, "coordinator.pub"))
+    }
+}
+
+struct Coordinate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Serve a job to workers over ZeroMQ and write its run directory.",
+        discussion: """
+            Binds a ROUTER socket, hands chain groups to the workers that connect (probefarm worker \
+            --connect …) segment by segment, journals every accepted segment (journal.pfj in the run \
+            directory, fsync'd), reassigns a lost worker's chains from their last checkpoint, applies \
+            the job's stop rule after each round, and writes the run directory. After a crash, run the \
+            same command with --resume to continue from the journal: the draws are identical. Binding \
+            a non-loopback address needs --keys (CURVE encryption, workers admitted by public key) or \
+            an explicit --insecure.
+            """)
+
+    @Argument(help: "A job file (YAML).")
+    var job: String
+
+    @Option(help: "The ZeroMQ endpoint to bind, e.g. tcp://*:5555.")
+    var bind: String
+
+    @Option(name: .shortAndLong, help: "The run directory (default: the job's `output`).")
+    var output: String?
+
+    @Option(help: "A keys directory (probefarm keys generate): CURVE with an allow-list of worker keys.")
+    var keys: String?
+
+    @Flag(help: "Allow a non-loopback bind without --keys (traffic in clear, anyone may connect).")
+    var insecure = false
+
+    @Flag(help: "Continue the run in --output from its journal.")
+    var resume = false
+
+    @Flag(help: "Replace a run directory that already holds a run.")
+    var overwrite = false
+
+    @Flag(help: "No progress line.")
+    var quiet = false
+
+    @OptionGroup var farm: FarmOptions
+
+    func validate() throws {
+        if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)
+        if keys == nil && !insecure && !Self.isLoopback(bind) {
+            throw UsageError("refusing to bind \(bind) without --keys: anyone who reaches it could join and read the job; create keys with `probefarm keys generate DIR` and pass --keys DIR (workers too), or pass --insecure on a trusted network")
+        }
+        let logger = FarmLog.logger("probefarm.coordinator", verbose: true, quiet: quiet)
+        let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume, segment: farm.segment)
+        let security = try keys.map { try KeyFiles.coordinator($0) }
+        let transport: RouterTransport
+        do { transport = try RouterTransport(bind: bind, security: security) } catch {
+            throw UsageError("cannot bind \(bind): \(error)", sysexit: .unavailable)
+        }
+        logger.info("listening on \(transport.endpoint)\(security == nil ? " (no encryption)" : " (CURVE, \(security!.allowedClients.count) authorised worker keys)")")
+        let outcome = try coordinate(session: session, transport: transport, options: farm, quiet: quiet, logger: logger, what: "coordinator")
+        var o = outcome
+        o.farm.refusedConnections = transport.refusedConnections + transport.zapDenied
+        let summary = try session.write(o, workers: o.farm.workers.count)
+        transport.close()
+        report(summary, o, session: session)
+    }
+
+    static func isLoopback(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        let rest = endpoint.dropFirst(6)
+        let host = rest.hasPrefix("[") ? String(rest.dropFirst().prefix { $0 != "]" }) : String(rest.prefix { $0 != ":" })
+        return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "lo"
+    }
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run chains for a coordinator.",
+        discussion: """
+            Connects a DEALER socket to the coordinator, fetches the weight files the job names into \
+            the cache (by sha256, verified, then memory-mapped: workers on one host share one copy), \
+            and runs the chain groups it is given, one batch at a time, heartbeating throughout. If \
+            the coordinator falls silent the worker reconnects; it exits 0 when the coordinator says \
+            the job is done, 69 if the coordinator refuses it.
+            """)
+
+    @Option(help: "The coordinator's endpoint, e.g. tcp://node1:5555.")
+    var connect: String
+
+    @Option(help: "The weight cache (default: $XDG_CACHE_HOME/probefarm or ~/.cache/probefarm).")
+    var cache: String?
+
+    @Option(help: "A keys directory: worker.key (or NAME.key) and coordinator.pub.")
+    var keys: String?
+
+    @Option(help: "This worker's name, also its routing id (default: HOST-PID).")
+    var name: String?
+
+    @Option(help: "Seconds between heartbeats, both ways.")
+    var heartbeat = 1.0
+
+    @Option(help: "Heartbeats missed before the coordinator counts as gone (then: reconnect).")
+    var liveness = 4
+
+    @Flag(name: .shortAndLong, help: "Log every event.")
+    var verbose = false
+
+    @Flag(help: "Log errors only.")
+    var quiet = false
+
+    func run() throws {
+        BLAS.setThreads(1)
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, 255)
+        let name = self.name ?? "\(String(cString: host))-\(getpid())"
+        let logger = FarmLog.logger("probefarm.worker", verbose: verbose, quiet: quiet)
+        let security = try keys.map { try KeyFiles.worker($0, name: name) }
+        let transport: DealerTransport
+        do { transport = try DealerTransport(connect: connect, routingID: Array(name.utf8), security: security) } catch {
+            throw UsageError("cannot connect to \(connect): \(error)", sysexit: .unavailable)
+        }
+        var settings = WorkerSettings(name: name, cacheDirectory: cache ?? defaultCache())
+        settings.heartbeat = heartbeat
+        settings.liveness = liveness
+        let worker = try Worker(transport: transport, settings: settings, logger: logger)
+        logger.info("worker \(name) connecting to \(connect)")
+        switch try worker.run() {
+        case .done(let reason):
+            logger.info("\(reason); \(worker.segmentsDone) segments run")
+            transport.close()
+        case .refused(let why):
+            transport.close()
+            throw UsageError("refused: \(why)", sysexit: .unavailable)
+        }
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage CURVE keys for a farm.",
+        subcommands: [Generate.self])
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create key pairs for a coordinator and its workers.",
+            discussion: """
+                Writes DIR/coordinator.key and .pub, DIR/worker.key and .pub (or one pair per --names \
+                entry), and DIR/authorized_workers (the workers' public keys, one per line). Secret keys \
+                are created with mode 0600; give workers worker.key and coordinator.pub only.
+                """)
+
+        @Argument(help: "The directory to write (created; existing keys are kept unless --force).")
+        var directory: String
+
+        @Option(parsing: .upToNextOption, help: "Worker key names (default: worker).")
+        var names: [String] = ["worker"]
+
+        @Flag(help: "Replace existing keys.")
+        var force = false
+
+        func run() throws {
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            func path(_ n: String) -> String { (directory as NSString).appendingPathComponent(n) }
+            if fm.fileExists(atPath: path("coordinator.key")) && !force {
+                throw UsageError("\(path("coordinator.key")) exists; pass --force to replace the keys", sysexit: .cantCreate)
+            }
+            func write(_ pair: CurveKeyPair, _ stem: String) throws {
+                try AtomicFile.write(Data((pair.secretKey + "\n").utf8), to: path("\(stem).key"))
+                chmod(path("\(stem).key"), 0o600)
+                try AtomicFile.write(Data((pair.publicKey + "\n").utf8), to: path("\(stem).pub"))
+            }
+            try write(try CurveKeyPair.generate(), "coordinator")
+            var allow = "# workers admitted by the coordinator (Z85 public keys)\n"
+            for n in names {
+                let pair = try CurveKeyPair.generate()
+                try write(pair, n)
+                allow += "\(pair.publicKey)  # \(n)\n"
+            }
+            try AtomicFile.write(Data(allow.utf8), to: path("authorized_workers"))
+            print("wrote \(directory)/: coordinator.key/.pub, \(names.map { "\($0).key/.pub" }.joined(separator: ", ")), authorized_workers")
+        }
+    }
+}
