@@ -76,6 +76,9 @@ let package = Package(
             dependencies: ["Diagnostics", "TensorCore", "ProbeFarmTesting"],
             resources: [.copy("Fixtures")]),
         .testTarget(
+            name: "FarmTests",
+            dependencies: ["ChainFarm", "FarmWire", "FarmZeroMQ", "Samplers", "TensorCore", "NeuralModels", "ProbeFarmTesting"]),
+        .testTarget(
             name: "ProbeFarmCLITests",
             dependencies: ["TensorCore", "NeuralModels", "ProbeFarmTesting"],
             exclude: ["Fixtures"]),

@@ -6,8 +6,9 @@ import Samplers
 /// little-endian array frames whose sizes the body states.
 public enum WireProtocol {
     public static let version = 1
-    /// The largest message a coordinator accepts (libzmq drops a peer that sends more).
-    public static let maxMessageBytes: Int64 = 1 << 30
+    /// The largest message a coordinator accepts by default (libzmq drops a peer that
+    /// sends more): far above a segment of 64 chains × 100 draws × 784 doubles (40 MB).
+    public static let maxMessageBytes: Int64 = 256 << 20
 }
 
 /// A worker announces itself (again after every reconnect).
@@ -15,6 +16,9 @@ public struct Ready: Codable, Sendable, Equatable {
     public var name: String
     public var host: String
     public var pid: Int32
+    /// New for every process start and reconnect: a READY with a new session means the
+    /// worker lost whatever it was given before.
+    public var session: String
     /// Segments it accepts at once (its credit).
     public var capacity: Int
     /// sha256 of the files already in its cache.
@@ -22,10 +26,12 @@ public struct Ready: Codable, Sendable, Equatable {
     public var probefarm: String
     public var blas: String
 
-    public init(name: String, host: String, pid: Int32, capacity: Int, cached: [String], probefarm: String, blas: String) {
+    public init(name: String, host: String, pid: Int32, session: String, capacity: Int, cached: [String], probefarm: String,
+                blas: String) {
         self.name = name
         self.host = host
         self.pid = pid
+        self.session = session
         self.capacity = capacity
         self.cached = cached
         self.probefarm = probefarm

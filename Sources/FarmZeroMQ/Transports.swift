@@ -39,7 +39,8 @@ public final class RouterTransport: CoordinatorTransport {
     public var refusedConnections: Int { handshakeFailures }
     public var zapDenied: Int { zap?.denied ?? 0 }
 
-    public init(bind endpoint: String, security: CurveSecurity? = nil, context: ZMQContext = ZMQContext()) throws {
+    public init(bind endpoint: String, security: CurveSecurity? = nil, maxMessageBytes: Int64 = WireProtocol.maxMessageBytes,
+                context: ZMQContext = ZMQContext()) throws {
         self.context = context
         if let security {
             let z = try ZAPHandler(context: context, allowedKeys: security.allowedClients)
@@ -51,7 +52,7 @@ public final class RouterTransport: CoordinatorTransport {
         socket = try ZMQSocket(context, .router, linger: 100)
         try socket.set(ZMQ_ROUTER_MANDATORY, Int32(1))
         try socket.set(ZMQ_ROUTER_HANDOVER, Int32(1))
-        try socket.setMaxMessageSize(WireProtocol.maxMessageBytes)
+        try socket.setMaxMessageSize(maxMessageBytes)
         try socket.set(ZMQ_SNDHWM, Int32(100_000))
         try socket.set(ZMQ_RCVHWM, Int32(100_000))
         if let security { zapEnforced = try socket.makeCurveServer(secretKey: security.keys.secretKey) }

@@ -43,3 +43,42 @@ public enum CommandRunner {
                       stderr: String(decoding: errData, as: UTF8.self))
     }
 }
+
+extension CommandRunner {
+    /// Starts `probefarm` in the background with stdout and stderr going to `log`.
+    public static func start(_ arguments: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = arguments
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        return p
+    }
+
+    /// Waits for a background process, at most `timeout` seconds (then kills it).
+    /// - Returns: its exit status, or nil if it had to be killed.
+    @discardableResult
+    public static func wait(_ p: Process, timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            return nil
+        }
+        return p.terminationStatus
+    }
+
+    /// Process ids whose command line contains every one of `fragments` (from /proc).
+    public static func pids(matching fragments: String...) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let line = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return fragments.allSatisfy { line.contains($0) }
+        }.sorted()
+    }
+}

@@ -177,6 +177,9 @@ struct Coordinate: ParsableCommand {
     @Flag(help: "Continue the run in --output from its journal.")
     var resume = false
 
+    @Option(help: "The largest message accepted from a peer, in MiB (a peer sending more is disconnected).")
+    var maxMessageMib = 256
+
     @Flag(help: "Replace a run directory that already holds a run.")
     var overwrite = false
 
@@ -187,6 +190,7 @@ struct Coordinate: ParsableCommand {
 
     func validate() throws {
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+        if maxMessageMib < 1 { throw ValidationError("--max-message-mib must be at least 1") }
     }
 
     func run() throws {
@@ -198,13 +202,15 @@ struct Coordinate: ParsableCommand {
         let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume, segment: farm.segment)
         let security = try keys.map { try KeyFiles.coordinator($0) }
         let transport: RouterTransport
-        do { transport = try RouterTransport(bind: bind, security: security) } catch {
+        do { transport = try RouterTransport(bind: bind, security: security, maxMessageBytes: Int64(maxMessageMib) << 20) } catch {
             throw UsageError("cannot bind \(bind): \(error)", sysexit: .unavailable)
         }
         logger.info("listening on \(transport.endpoint)\(security == nil ? " (no encryption)" : " (CURVE, \(security!.allowedClients.count) authorised worker keys)")")
         let outcome = try coordinate(session: session, transport: transport, options: farm, quiet: quiet, logger: logger, what: "coordinator")
         var o = outcome
-        o.farm.refusedConnections = transport.refusedConnections + transport.zapDenied
+        o.farm.refusedConnections = transport.refusedConnections
+        o.farm.zapDenied = transport.zapDenied
+        o.farm.droppedConnections = transport.disconnects
         let summary = try session.write(o, workers: o.farm.workers.count)
         transport.close()
         report(summary, o, session: session)

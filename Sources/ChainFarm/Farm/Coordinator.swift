@@ -50,7 +50,12 @@ public struct FarmReport: Sendable, Codable {
     public var reassigned = 0
     public var duplicates = 0
     public var rejectedMessages = 0
+    /// Handshakes that failed (broken ZMTP, CURVE errors, ZAP refusals).
     public var refusedConnections = 0
+    /// Workers whose CURVE key is not on the allow-list.
+    public var zapDenied = 0
+    /// Connections closed (workers leaving, peers disconnected for oversized messages).
+    public var droppedConnections = 0
     public var segments = 0
     public var replayedSegments = 0
     public var blas: [String] = []
@@ -244,7 +249,12 @@ public final class Coordinator {
         switch message {
         case .ready(let r):
             if let old = peers[id] {
-                release(old.outstanding, reason: "\(old.ready.name) reconnected")
+                if old.ready.session == r.session {
+                    // A repeated READY (our reply crossed it): answer again, keep its work.
+                    _ = try transport.send(WireCodec.encode(.job(spec)), to: id)
+                    return
+                }
+                release(old.outstanding, reason: "\(old.ready.name) restarted or reconnected")
             }
             guard r.capacity >= 1 else {
                 report.rejectedMessages += 1

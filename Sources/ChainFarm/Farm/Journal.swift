@@ -127,7 +127,7 @@ public final class Journal {
 }
 
 /// CRC-32 (IEEE 802.3, as zlib), slicing-by-8.
-enum CRC32 {
+public enum CRC32 {
     static let tables: [[UInt32]] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
@@ -141,7 +141,7 @@ enum CRC32 {
         return t
     }()
 
-    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         let t = tables.flatMap { $0 }
         var c: UInt32 = 0xFFFF_FFFF
         bytes.withUnsafeBufferPointer { b in

@@ -45,6 +45,10 @@ public final class Worker {
     var outbox = [[[UInt8]]]()
     var lastHeard = Date()
     var lastSent = Date.distantPast
+    /// Until the coordinator answers READY with the job, READY is repeated (a message
+    /// sent before the connection is up is dropped, by IMMEDIATE).
+    var registered = false
+    var session = ""
     public private(set) var segmentsDone = 0
     public private(set) var reconnects = 0
 
@@ -75,8 +79,14 @@ public final class Worker {
     func ready() -> WireMessage {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
-        return .ready(Ready(name: settings.name, host: String(cString: host), pid: getpid(), capacity: 1, cached: cached,
+        return .ready(Ready(name: settings.name, host: String(cString: host), pid: getpid(), session: session, capacity: 1, cached: cached,
                             probefarm: Provenance.version, blas: "\(BLAS.coreName)/\(BLAS.threads)"))
+    }
+
+    func newSession() {
+        session = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        registered = false
+        lastSent = .distantPast
     }
 
     func send(_ m: WireMessage) throws {
@@ -85,7 +95,7 @@ public final class Worker {
 
     /// Serves until the coordinator ends the job.
     public func run() throws -> WorkerExit {
-        try send(ready())
+        newSession()
         lastHeard = Date()
         while true {
             if let frames = try transport.receive(timeout: 0.01) {
@@ -100,7 +110,8 @@ public final class Worker {
                 segmentsDone += 1
             }
             let now = Date()
-            if now.timeIntervalSince(lastSent) >= settings.heartbeat { try send(.heartbeat) }
+            let interval = registered ? settings.heartbeat : min(settings.heartbeat, 0.2)
+            if now.timeIntervalSince(lastSent) >= interval { try send(registered ? .heartbeat : ready()) }
             if now.timeIntervalSince(lastHeard) > settings.heartbeat * Double(settings.liveness) {
                 reconnects += 1
                 logger.warning("coordinator silent for \(String(format: "%.1f", now.timeIntervalSince(lastHeard))) s; reconnecting")
@@ -109,7 +120,7 @@ public final class Worker {
                 compute.dropQueued()
                 for f in fetches.values { try? f.handle.close(); try? FileManager.default.removeItem(atPath: f.temporary) }
                 fetches.removeAll()
-                try send(ready())
+                newSession()
                 lastHeard = Date()
             }
         }
@@ -126,6 +137,7 @@ public final class Worker {
         case .heartbeat:
             break
         case .job(let spec):
+            registered = true
             specs[spec.id] = spec
             for ref in spec.files where !FileManager.default.fileExists(atPath: cachePath(ref.sha256)) && fetches[ref.sha256] == nil {
                 try startFetch(ref)
@@ -138,7 +150,7 @@ public final class Worker {
             try receiveChunk(h, bytes)
         case .failure(let f):
             if f.kind == "unknown-peer" {
-                try send(ready())
+                newSession()
             } else {
                 return .refused("coordinator: \(f.message)")
             }

@@ -12,6 +12,17 @@ public struct ChainCheckpoint: Sendable, Codable, Equatable {
     public var adaptation: DualAveraging
     public var inverseMetric: [Double]?
     public var metricEstimate: VarianceAccumulator?
+
+    public init(chain: Int, iteration: Int, state: ChainState, stepSize: Double, adaptation: DualAveraging,
+                inverseMetric: [Double]? = nil, metricEstimate: VarianceAccumulator? = nil) {
+        self.chain = chain
+        self.iteration = iteration
+        self.state = state
+        self.stepSize = stepSize
+        self.adaptation = adaptation
+        self.inverseMetric = inverseMetric
+        self.metricEstimate = metricEstimate
+    }
 }
 
 /// One iteration of one chain, as recorded.

@@ -1,0 +1,180 @@
+import Foundation
+import NeuralModels
+import ProbeFarmTesting
+import TensorCore
+import Testing
+
+/// The farm with real processes over real sockets: the draws are byte-identical with one
+/// worker, with three over TCP, with workers SIGKILLed mid-segment again and again, and
+/// with the coordinator SIGKILLed and resumed from its journal.
+@Suite(.serialized)
+struct FarmProcessTests {
+    /// A latent job on the shipped Fashion-MNIST VAE decoder and CNN: 8 chains in groups
+    /// of 4, ~10 s on two workers, so that failures land mid-segment.
+    static func workspace(_ name: String, warmup: Int = 200, draws: Int = 300, stop: String = "") throws -> (dir: URL, job: String) {
+        let dir = try Fixtures.temporaryDirectory("probefarm-farm-\(name)")
+        let models = Fixtures.repositoryRoot.appendingPathComponent("Deploy/models").path
+        let job = """
+            name: bag-\(name)
+            seed: 7
+            models:
+              cnn: \(models)/fashion-cnn.safetensors
+              decoder: \(models)/fashion-vae-decoder.safetensors
+            space:
+              latent: {decoder: decoder, prior: standard-normal}
+            probe:
+              - level-set: {model: cnn, target: {confident: 8}, sigma: 0.01}
+            sampler: {method: mala, warmup: \(warmup), draws: \(draws), batch: 4}
+            chains: 8
+            \(stop)
+            """
+        let path = dir.appendingPathComponent("job.yaml").path
+        try job.write(toFile: path, atomically: true, encoding: .utf8)
+        return (dir, path)
+    }
+
+    static let compared = ["samples.npy", "chains.npy", "latent.npy", "stats.npy", "outputs.npy"]
+
+    static func expectIdentical(_ a: String, _ b: String, _ what: String) throws {
+        for f in compared {
+            let x = try Data(contentsOf: URL(fileURLWithPath: "\(a)/\(f)"))
+            let y = try Data(contentsOf: URL(fileURLWithPath: "\(b)/\(f)"))
+            #expect(x == y, "\(f) differs: \(what)")
+        }
+    }
+
+    static func summary(_ run: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/summary.json"))) as? [String: Any])
+    }
+
+    static func farm(_ run: String) throws -> [String: Any] {
+        let provenance = try #require(try summary(run)["provenance"] as? [String: Any])
+        return try #require(provenance["farm"] as? [String: Any])
+    }
+
+    /// A free loopback TCP port.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    @Test("draws are byte-identical: 1 worker, 3 over TCP, workers SIGKILLed, coordinator SIGKILLed and resumed")
+    func determinism() throws {
+        let (dir, job) = try Self.workspace("determinism")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("cache").path
+        let fast = ["--heartbeat", "0.5", "--quiet"]
+
+        // Reference: the embedded farm with one worker process (fetches the weights).
+        let reference = dir.appendingPathComponent("one").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache] + fast)
+        try #require(r1.status == 0, "\(r1.stderr)")
+        let cached = try FileManager.default.contentsOfDirectory(atPath: cache).filter { !$0.hasPrefix(".") }
+        #expect(cached.count == 2, "both weight files fetched into the cache by sha256: \(cached)")
+
+        // A coordinator and three separate worker processes over TCP.
+        let port = Self.freePort()
+        let tcp = dir.appendingPathComponent("tcp").path
+        let coordinator = try CommandRunner.start(["coordinator", job, "--bind", "tcp://127.0.0.1:\(port)", "-o", tcp, "--segment", "40"] + fast,
+                                                  log: dir.appendingPathComponent("tcp.log").path)
+        let workers = try (1...3).map {
+            try CommandRunner.start(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--cache", cache, "--name", "tcp-\($0)", "--heartbeat", "0.5"],
+                                    log: dir.appendingPathComponent("tcp-worker-\($0).log").path)
+        }
+        #expect(CommandRunner.wait(coordinator, timeout: 240) == 0)
+        for w in workers { #expect(CommandRunner.wait(w, timeout: 20) == 0, "a worker leaves when the job is done") }
+        try Self.expectIdentical(reference, tcp, "3 workers over TCP")
+        #expect((try Self.farm(tcp)["workers"] as? [String])?.count == 3)
+
+        // Worker processes SIGKILLed mid-segment, again and again (the embedded farm starts new ones).
+        let killed = dir.appendingPathComponent("killed").path
+        let killCache = dir.appendingPathComponent("cache-killed").path
+        let run = try CommandRunner.start(["run", job, "--workers", "2", "-o", killed, "--cache", killCache, "--segment", "50"] + fast,
+                                          log: dir.appendingPathComponent("killed.log").path)
+        var kills = 0
+        Thread.sleep(forTimeInterval: 2.5)
+        while run.isRunning && kills < 4 {
+            if let victim = CommandRunner.pids(matching: "worker --connect", "--cache \(killCache)").first {
+                kill(victim, SIGKILL)
+                kills += 1
+            }
+            Thread.sleep(forTimeInterval: 1.5)
+        }
+        #expect(CommandRunner.wait(run, timeout: 240) == 0)
+        #expect(kills >= 3, "the job outlived \(kills) kills")
+        try Self.expectIdentical(reference, killed, "workers SIGKILLed \(kills) times")
+
+        // The coordinator SIGKILLed once segments are journaled, then resumed.
+        let resumed = dir.appendingPathComponent("resumed").path
+        let port2 = Self.freePort()
+        let args = ["coordinator", job, "--bind", "tcp://127.0.0.1:\(port2)", "-o", resumed, "--segment", "50"] + fast
+        let first = try CommandRunner.start(args, log: dir.appendingPathComponent("resumed-1.log").path)
+        let resumeWorkers = try (1...2).map {
+            try CommandRunner.start(["worker", "--connect", "tcp://127.0.0.1:\(port2)", "--cache", cache, "--name", "r-\($0)", "--heartbeat", "0.5"],
+                                    log: dir.appendingPathComponent("resumed-worker-\($0).log").path)
+        }
+        let journal = resumed + "/journal.pfj"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) < 30_000 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: resumed + "/summary.json"))
+        let again = try CommandRunner.start(args + ["--resume"], log: dir.appendingPathComponent("resumed-2.log").path)
+        #expect(CommandRunner.wait(again, timeout: 240) == 0)
+        for w in resumeWorkers { CommandRunner.wait(w, timeout: 20) }
+        try Self.expectIdentical(reference, resumed, "coordinator SIGKILLed and resumed")
+        #expect((try Self.farm(resumed)["replayedSegments"] as? Int ?? 0) > 0)
+    }
+
+    @Test("a job with a stop rule ends when converged and says why")
+    func stopRule() throws {
+        let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reg = SmallModels.linear([0.8, -0.5, 0.3], bias: 0.2)
+        try Model.save(reg, architecture: Architecture(input: [3], output: .value, layers: [LayerSpec.linear("weight", bias: "bias")]),
+                       to: dir.appendingPathComponent("reg.safetensors").path)
+        let job = dir.appendingPathComponent("job.yaml").path
+        try """
+            name: stop
+            seed: 11
+            models: {reg: reg.safetensors}
+            space:
+              data: {dimension: 3, lower: [0, -3, -3], upper: [1, 3, 3]}
+            probe:
+              - fixed-value: {model: reg, value: 1.0}
+            sampler: {method: mala, warmup: 200, draws: 50, batch: 2}
+            chains: 4
+            stop: {rhat: 1.02, ess-bulk: 300, ess-tail: 300, max-draws: 51200}
+            """.write(toFile: job, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", job, "--workers", "2", "-o", out, "--cache", dir.appendingPathComponent("cache").path, "--quiet"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let s = try Self.summary(out)
+        let reason = try #require(s["stop_reason"] as? String)
+        #expect(reason.hasPrefix("converged"), "\(reason)")
+        #expect(r.stdout.contains("stopped: converged"))
+        let n = try #require(s["draws_per_chain"] as? Int)
+        #expect(n < 51200 && n > 50, "ended early, after extending, at \(n) draws per chain")
+        let diagnostics = try #require(s["diagnostics"] as? [String: Any])
+        #expect((diagnostics["max_rhat"] as? Double ?? 9) < 1.02)
+    }
+
+    @Test("a non-loopback bind without keys is refused, and says why")
+    func insecureBind() throws {
+        let (dir, job) = try Self.workspace("insecure")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CommandRunner.run(["coordinator", job, "--bind", "tcp://*:5555", "-o", dir.appendingPathComponent("run").path])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--keys") && r.stderr.contains("--insecure"), "\(r.stderr)")
+    }
+}

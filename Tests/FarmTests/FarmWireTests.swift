@@ -1,0 +1,99 @@
+import ChainFarm
+import FarmWire
+import Foundation
+import Samplers
+import Testing
+
+/// The wire codec and the journal: round trips, and refusal (never a trap) of anything
+/// a peer or a crash could produce.
+struct FarmWireTests {
+    static func sampleResult() -> SegmentResult {
+        let cp = ChainCheckpoint(chain: 3, iteration: 120, state: ChainState(position: [0.5, -1.25], logDensity: -2.5, gradient: [0.1, -0.0]),
+                                 stepSize: 0.3, adaptation: DualAveraging(initialStep: 0.1, target: 0.574), inverseMetric: nil,
+                                 metricEstimate: nil)
+        let h = SegmentResult.Header(job: "abc", group: 1, chains: [3], firstIteration: 100, length: 20, draws: 20, firstDraw: 100,
+                                     dimension: 2, checkpoints: [cp], seconds: 0.5)
+        return SegmentResult(header: h, positions: (0..<40).map { Double($0) * 0.1 + .pi }, logAcceptance: (0..<20).map { -Double($0) },
+                             acceptance: Array(repeating: 0.5, count: 20), stepSize: Array(repeating: 0.3, count: 20),
+                             divergent: (0..<20).map { UInt8($0 % 2) })
+    }
+
+    @Test("every message survives encode → decode bit for bit")
+    func roundTrip() throws {
+        let messages: [WireMessage] = [
+            .ready(Ready(name: "w", host: "h", pid: 7, session: "s", capacity: 1, cached: ["ab"], probefarm: "0.1", blas: "Zen/1")),
+            .job(JobSpec(id: "x", fileName: "j.yaml", text: "name: j\n", files: [FileRef(path: "m.safetensors", sha256: "00", size: 3)])),
+            .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 0, length: 100, checkpoints: nil)),
+            .result(Self.sampleResult()), .heartbeat, .fetch(FetchRequest(sha256: "00", offset: 0, length: 10)),
+            .chunk(ChunkHeader(sha256: "00", offset: 0, total: 3), [1, 2, 3]), .failure(WireFailure(kind: "job", message: "no")),
+            .done(reason: "finished"),
+        ]
+        for m in messages {
+            #expect(try WireCodec.decode(WireCodec.encode(m)) == m, "\(m.typeName)")
+        }
+    }
+
+    @Test("another protocol version is refused with a message that says what to do")
+    func version() throws {
+        let frames = WireCodec.encode(.heartbeat, version: 99)
+        #expect(throws: WireError.version(found: 99)) { try WireCodec.decode(frames) }
+        #expect(WireError.version(found: 99).description.contains("same ProbeFarm release"))
+    }
+
+    @Test("random, truncated and inconsistent frames are refused, not trapped on")
+    func malformed() throws {
+        var rng = SystemRandomNumberGenerator()
+        for n in 0..<200 {
+            let frames = (0..<(1 + n % 7)).map { _ in (0..<Int.random(in: 0..<64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+            #expect(throws: WireError.self) { try WireCodec.decode(frames) }
+        }
+        let good = WireCodec.encode(.result(Self.sampleResult()))
+        // Truncated array frames, a dropped frame, a short control frame.
+        var truncated = good
+        truncated[1].removeLast(8)
+        #expect(throws: WireError.self) { try WireCodec.decode(truncated) }
+        #expect(throws: WireError.self) { try WireCodec.decode(Array(good.dropLast())) }
+        #expect(throws: WireError.self) { try WireCodec.decode([Array(good[0].prefix(good[0].count / 2))] + good.dropFirst()) }
+        // A header that claims more draws than the frames hold.
+        let lying = String(decoding: good[0], as: UTF8.self).replacingOccurrences(of: "\"draws\":20", with: "\"draws\":21")
+        #expect(throws: WireError.self) { try WireCodec.decode([Array(lying.utf8)] + good.dropFirst()) }
+        // Unknown types and missing keys.
+        #expect(throws: WireError.self) { try WireCodec.decode([Array(#"{"protocol":1,"type":"launch","body":{}}"#.utf8)]) }
+        #expect(throws: WireError.self) { try WireCodec.decode([Array(#"{"protocol":1,"type":"fetch","body":{"sha256":"x"}}"#.utf8)]) }
+    }
+
+    @Test("the journal replays what was appended and cuts a torn last record")
+    func journal() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pfj-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent(Journal.fileName).path
+        let header = Journal.Header(jobSHA256: "abc", jobFile: "j.yaml", segment: 100, chains: 4, batch: 2)
+        let j = try Journal.create(at: path, header: header)
+        let frames = WireCodec.encode(.result(Self.sampleResult()))
+        try j.append(frames)
+        try j.append(frames)
+        #expect(throws: RunError.self) { try Journal.create(at: path, header: header) }
+        // A crash in the middle of a third record.
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.seekToEnd()
+        try h.write(contentsOf: Data([0x40, 0, 0, 0, 1, 2, 3]))
+        try h.close()
+        let (resumed, readHeader, records) = try Journal.resume(at: path)
+        #expect(readHeader == header)
+        #expect(records == [frames, frames])
+        try resumed.append(frames)
+        #expect(try Journal.resume(at: path).records.count == 3)
+        // A flipped byte inside a record ends the replay there (the CRC catches it).
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 10] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try Journal.resume(at: path).records.count == 2)
+    }
+
+    @Test("CRC-32 matches zlib's check value")
+    func crc() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum([]) == 0)
+    }
+}
