@@ -87,8 +87,9 @@ public final class ZAPHandler: @unchecked Sendable {
         if let e = failure.withLock({ $0 }) { throw e }
     }
 
+    /// Stops the handler and waits for its thread (idempotent).
     public func stop() {
-        stopped.store(true, ordering: .relaxed)
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
         finished.wait()
     }
 

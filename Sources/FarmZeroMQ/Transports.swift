@@ -66,6 +66,7 @@ public final class RouterTransport: CoordinatorTransport {
 
     deinit { close() }
 
+    /// Closes the sockets, then stops the ZAP handler (idempotent).
     public func close() {
         socket.close()
         monitor.close()

@@ -261,6 +261,9 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Log errors only.")
     var quiet = false
 
+    @Option(help: .hidden)
+    var parent: Int32?
+
     func run() throws {
         BLAS.setThreads(1)
         var host = [CChar](repeating: 0, count: 256)
@@ -275,6 +278,7 @@ struct WorkerCommand: ParsableCommand {
         var settings = WorkerSettings(name: name, cacheDirectory: cache ?? defaultCache())
         settings.heartbeat = heartbeat
         settings.liveness = liveness
+        settings.parent = parent
         let worker = try Worker(transport: transport, settings: settings, logger: logger)
         logger.info("worker \(name) connecting to \(connect)")
         switch try worker.run() {

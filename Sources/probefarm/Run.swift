@@ -53,7 +53,8 @@ struct Run: ParsableCommand {
         let n = workers ?? ProcessInfo.processInfo.activeProcessorCount
         let transport = try RouterTransport(bind: "tcp://127.0.0.1:*")
         var arguments = ["worker", "--connect", transport.endpoint, "--cache", cache ?? defaultCache(),
-                         "--heartbeat", "\(farm.heartbeat)", "--liveness", "\(farm.liveness)"]
+                         "--heartbeat", "\(farm.heartbeat)", "--liveness", "\(farm.liveness)",
+                         "--parent", "\(getpid())"]
         arguments.append(farm.verbose ? "--verbose" : "--quiet")
         let pool = LocalWorkerPool(executable: thisExecutable(), arguments: arguments, logger: logger)
         try pool.start(count: n)

@@ -15,6 +15,8 @@ public struct WorkerSettings: Sendable {
     /// Chunk requests kept in flight while fetching a file.
     public var fetchWindow = 8
     public var chunkBytes = 1 << 20
+    /// Leave when this process is no longer our parent (workers started by `probefarm run`).
+    public var parent: Int32?
 
     public init(name: String, cacheDirectory: String) {
         self.name = name
@@ -98,6 +100,10 @@ public final class Worker {
         newSession()
         lastHeard = Date()
         while true {
+            if let parent = settings.parent, getppid() != parent {
+                compute.stop()
+                return .done("the parent process \(parent) is gone")
+            }
             if let frames = try transport.receive(timeout: 0.01) {
                 lastHeard = Date()
                 if let exit = try handle(frames) { compute.stop(); return exit }
