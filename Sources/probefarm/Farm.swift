@@ -121,12 +121,15 @@ enum KeyFiles {
             throw UsageError("\(path): cannot read the workers' allow-list", sysexit: .noInput)
         }
         var keys = [String]()
+        // One key per line, optionally followed by a comment; lines starting with '#' that
+        // hold no key are comments ('#' is also a Z85 digit, so a key may start with it).
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)?
-                .trimmingCharacters(in: .whitespaces) ?? ""
-            if line.isEmpty { continue }
-            guard CurveKeyPair.decode(line) != nil else { throw UsageError("\(path):\(n + 1): not a Z85 CURVE public key", sysexit: .dataError) }
-            keys.append(line)
+            guard let token = raw.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) else { continue }
+            if CurveKeyPair.decode(token) != nil {
+                keys.append(token)
+            } else if !token.hasPrefix("#") {
+                throw UsageError("\(path):\(n + 1): not a Z85 CURVE public key", sysexit: .dataError)
+            }
         }
         return keys
     }
