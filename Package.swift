@@ -60,7 +60,7 @@ let package = Package(
 
         .executableTarget(
             name: "probefarm-bench",
-            dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers", "Probes"]),
+            dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers", "Probes", "ChainFarm", "FarmWire", "FarmZeroMQ"]),
 
         .testTarget(
             name: "ProbesTests",

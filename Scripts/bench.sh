@@ -4,6 +4,8 @@
 #   Scripts/bench.sh diagnostics   all diagnostics, 64 chains x 2000 draws x 784 quantities, vs ArviZ
 #   Scripts/bench.sh sampler       full MALA steps on the same probes vs JAX's fused MALA (scanu)
 #   Scripts/bench.sh memory        PSS of two processes mapping one 200 MB weight file
+#   Scripts/bench.sh farm          farm throughput, 2 worker processes vs 1; PSS of N workers on one model
+#   Scripts/bench.sh ingest        coordinator ingest: 1,000 DEALERs sending segment results and heartbeats
 # Peers run in the same invocation when their Python is found:
 #   JAX_PYTHON (default ../jaxenv/bin/python), ARVIZ_PYTHON (default ../pyenv/bin/python).
 set -euo pipefail
@@ -123,11 +125,61 @@ memory() {
   echo "memory: PSS of both together $(((pss1 + pss2) / 1024)) MiB = $(python3 -c "print(f'{($pss1 + $pss2) / $size:.2f}')") copies of the file"
 }
 
+farm() {
+  # Throughput of the embedded farm with 1 and 2 worker processes (the same draws), then
+  # the PSS of N workers mapping one fetched 200 MB model.
+  local P=.build/release/probefarm
+  swift build -c release --product probefarm >/dev/null
+  local job="$OUT/farm-throughput.yaml" models=$PWD/Deploy/models
+  cat > "$job" <<JOB
+name: farm-throughput
+seed: 3
+models: {cnn: $models/fashion-cnn.safetensors, decoder: $models/fashion-vae-decoder.safetensors}
+space: {latent: {decoder: decoder, prior: standard-normal}}
+probe: [{level-set: {model: cnn, target: {ambiguous: [0, 6]}, sigma: 0.05}}]
+sampler: {method: mala, warmup: 300, draws: 700, batch: 4}
+chains: 16
+JOB
+  local rates=()
+  for n in 1 2; do
+    "$P" run "$job" --workers "$n" -o "$OUT/farm-$n" --overwrite --cache "$OUT/cache" --quiet >/dev/null
+    rates+=("$(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['chains'] * (s['warmup'] + s['draws_per_chain']) / s['wall_time_seconds'])" "$OUT/farm-$n/summary.json")")
+    echo "farm: $n worker process(es): ${rates[-1]%.*} chain-iterations/s"
+  done
+  cmp -s "$OUT/farm-1/samples.npy" "$OUT/farm-2/samples.npy" && echo "farm: samples.npy identical for 1 and 2 workers"
+  echo "farm: 2 workers / 1 worker = $(python3 -c "print(f'{${rates[1]} / ${rates[0]}:.2f}x')")"
+
+  local big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
+  [ -f "$big" ] || "$BENCH" make-big "$big" >/dev/null
+  cat > "$OUT/farm-big.yaml" <<JOB
+name: farm-big
+seed: 1
+models: {big: $PWD/$big}
+space: {data: {dimension: 10000}}
+probe: [{fixed-value: {model: big, value: 0.0}}]
+sampler: {method: mala, warmup: 50, draws: 400, batch: 1}
+chains: $workers
+JOB
+  rm -rf "$OUT/cache-big"
+  "$P" run "$OUT/farm-big.yaml" --workers "$workers" -o "$OUT/farm-big" --overwrite --cache "$OUT/cache-big" --quiet --segment 10 >/dev/null &
+  local run=$!
+  for _ in $(seq 1 600); do [ "$(stat -c %s "$OUT/farm-big/journal.pfj" 2>/dev/null || echo 0)" -gt 20000 ] && break; sleep 0.2; done
+  local total=0 size count=0
+  size=$(( $(stat -c %s "$big") / 1024 ))
+  for pid in $(pgrep -f "worker --connect .*--cache $OUT/cache-big"); do
+    total=$(( total + $(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup) )); count=$((count + 1))
+  done
+  wait $run || true
+  echo "farm: $count worker processes mapping a $((size / 1024)) MiB model: total PSS $((total / 1024)) MiB = $(python3 -c "print(f'{$total / $size:.2f}')")x the file"
+}
+
 case "$what" in
   engine) engine ;;
   memory) memory ;;
+  farm) farm ;;
+  ingest) "$BENCH" ingest --connections "${CONNECTIONS:-1000}" --results "${RESULTS:-2000}" --dir "$OUT" ;;
   sampler) sampler ;;
   diagnostics) diagnostics ;;
   all) engine; sampler; diagnostics; memory ;;
-  *) echo "usage: Scripts/bench.sh [engine|sampler|diagnostics|memory|all]" >&2; exit 64 ;;
+  *) echo "usage: Scripts/bench.sh [engine|sampler|diagnostics|memory|farm|ingest|all]" >&2; exit 64 ;;
 esac

@@ -21,8 +21,10 @@ public struct ZMQError: Error, Sendable, CustomStringConvertible {
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
-    public init() {
+    /// - Parameter maxSockets: raise libzmq's limit of 1023 sockets per context.
+    public init(maxSockets: Int32? = nil) {
         handle = zmq_ctx_new()
+        if let maxSockets { zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, maxSockets) }
     }
 
     deinit {

@@ -55,13 +55,24 @@ case "diagnostics":
     let f = r.summaries[0]
     emit(Out(seconds: r.seconds, quantities: r.quantities,
              first: ["rhat": f.rhat, "ess_bulk": f.essBulk, "ess_tail": f.essTail, "mcse_mean": f.mcseMean]))
+case "ingest":
+    let connections = Int(option("--connections") ?? "1000") ?? 1000
+    let results = Int(option("--results") ?? "2000") ?? 2000
+    let heartbeat = Double(option("--heartbeat-seconds") ?? "10") ?? 10
+    try IngestBenchmark.coordinator(connections: connections, results: results, heartbeatSeconds: heartbeat,
+                                    directory: option("--dir") ?? NSTemporaryDirectory())
+case "ingest-load":
+    try IngestBenchmark.load(endpoint: args[1], connections: Int(args[2])!, results: Int(args[3])!, heartbeatSeconds: Double(args[4])!)
 case "make-big":
-    // A 200 MB model: one Linear 10000 -> 5000 layer (50M F32 weights).
+    // A 200 MB regressor: Linear 10000 -> 5000 (50M F32 weights), tanh, Linear 5000 -> 1.
     guard args.count >= 2 else { fatalError("usage: probefarm-bench make-big FILE") }
     var g = SplitMix64(seed: 9)
     let w = Tensor(shape: [5000, 10000]) { _ in g.nextNormal() * 0.01 }
-    let arch = Architecture(input: [10000], output: .value, layers: [LayerSpec.linear("big.weight")])
-    let net = try Sequential(layers: [Linear(weight: w, bias: nil, names: ("big.weight", nil))], inputShape: [10000])
+    let h = Tensor(shape: [1, 5000]) { _ in g.nextNormal() * 0.01 }
+    let arch = Architecture(input: [10000], output: .value, layers: [
+        LayerSpec.linear("big.weight"), LayerSpec(op: "tanh"), LayerSpec.linear("head.weight")])
+    let net = try Sequential(layers: [Linear(weight: w, bias: nil, names: ("big.weight", nil)), Activation(.tanh),
+                                      Linear(weight: h, bias: nil, names: ("head.weight", nil))], inputShape: [10000])
     try Model.save(net, architecture: arch, to: args[1])
     print("wrote \(args[1])")
 case "hold":
