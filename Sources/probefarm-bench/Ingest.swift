@@ -3,6 +3,7 @@ import FarmWire
 import FarmZeroMQ
 import Foundation
 import Samplers
+import TensorCore
 
 /// Coordinator ingest: one process plays the coordinator's receive path (decode and
 /// validate every message, journal each segment result with fsync, answer heartbeats);
@@ -12,9 +13,9 @@ import Samplers
 enum IngestBenchmark {
     static func raiseFileLimit() {
         var l = rlimit()
-        getrlimit(RLIMIT_NOFILE, &l)
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l)
         l.rlim_cur = l.rlim_max
-        setrlimit(RLIMIT_NOFILE, &l)
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l)
     }
 
     static func threadCPU() -> Double {
@@ -26,14 +27,14 @@ enum IngestBenchmark {
     static func result(chains: Int = 4, draws: Int = 100, dimension: Int = 784, group: Int) -> [[UInt8]] {
         var g = SplitMix64(seed: UInt64(group))
         let cps = (0..<chains).map { c in
-            ChainCheckpoint(chain: c, iteration: 100, state: ChainState(position: (0..<dimension).map { _ in g.nextNormal() }, logDensity: -1,
-                                                                        gradient: (0..<dimension).map { _ in g.nextNormal() }),
+            ChainCheckpoint(chain: c, iteration: 100, state: ChainState(position: (0..<dimension).map { _ in Double(g.nextNormal()) }, logDensity: -1,
+                                                                        gradient: (0..<dimension).map { _ in Double(g.nextNormal()) }),
                             stepSize: 0.1, adaptation: DualAveraging(initialStep: 0.1, target: 0.574))
         }
         let n = chains * draws
         let h = SegmentResult.Header(job: "bench", group: group, chains: Array(0..<chains), firstIteration: 0, length: draws,
                                      draws: draws, firstDraw: 0, dimension: dimension, checkpoints: cps, seconds: 1)
-        return WireCodec.encode(.result(SegmentResult(header: h, positions: (0..<(n * dimension)).map { _ in g.nextNormal() },
+        return WireCodec.encode(.result(SegmentResult(header: h, positions: (0..<(n * dimension)).map { _ in Double(g.nextNormal()) },
                                                       logAcceptance: Array(repeating: -0.5, count: n), acceptance: Array(repeating: 0.6, count: n),
                                                       stepSize: Array(repeating: 0.1, count: n), divergent: Array(repeating: 0, count: n))))
     }
