@@ -128,7 +128,8 @@ public final class Journal {
 
 /// CRC-32 (IEEE 802.3, as zlib), slicing-by-8.
 public enum CRC32 {
-    static let tables: [[UInt32]] = {
+    /// Eight 256-entry tables, flat: table k starts at k·256.
+    static let table: [UInt32] = {
         var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
         for i in 0..<256 {
             var c = UInt32(i)
@@ -138,14 +139,13 @@ public enum CRC32 {
         for i in 0..<256 {
             for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
         }
-        return t
+        return t.flatMap { $0 }
     }()
 
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        let t = tables.flatMap { $0 }
         var c: UInt32 = 0xFFFF_FFFF
         bytes.withUnsafeBufferPointer { b in
-            t.withUnsafeBufferPointer { t in
+            table.withUnsafeBufferPointer { t in
                 var i = 0
                 let n = b.count
                 while i + 8 <= n {

@@ -55,8 +55,12 @@ public enum ReadoutKind: Sendable, Equatable {
     init(_ output: Architecture.Output, outputCount: Int) throws(ProbeError) {
         switch output {
         case .logits: self = .classifier(classes: outputCount, sigmoid: false)
-        case .probability: self = .classifier(classes: 2, sigmoid: true)
-        case .value: self = .regressor
+        case .probability:
+            guard outputCount == 1 else { throw ProbeError("a `probability` model has one sigmoid output, this one has \(outputCount)") }
+            self = .classifier(classes: 2, sigmoid: true)
+        case .value:
+            guard outputCount == 1 else { throw ProbeError("a `value` model (regressor) has one output, this one has \(outputCount)") }
+            self = .regressor
         case .image: throw ProbeError("an image model (decoder) cannot be probed directly")
         }
     }
