@@ -160,17 +160,33 @@ probe: [{fixed-value: {model: big, value: 0.0}}]
 sampler: {method: mala, warmup: 50, draws: 400, batch: 1}
 chains: $workers
 JOB
-  rm -rf "$OUT/cache-big"
+  rm -rf "$OUT/cache-big" "$OUT/farm-big"  # an old journal would end the wait below at once
   "$P" run "$OUT/farm-big.yaml" --workers "$workers" -o "$OUT/farm-big" --overwrite --cache "$OUT/cache-big" --quiet --segment 10 >/dev/null &
   local run=$!
   for _ in $(seq 1 600); do [ "$(stat -c %s "$OUT/farm-big/journal.pfj" 2>/dev/null || echo 0)" -gt 20000 ] && break; sleep 0.2; done
-  local total=0 size count=0
+  local size
   size=$(( $(stat -c %s "$big") / 1024 ))
-  for pid in $(pgrep -f "worker --connect .*--cache $OUT/cache-big"); do
-    total=$(( total + $(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup) )); count=$((count + 1))
-  done
+  # PSS of each worker in all, and of its mapping of the cached weight file alone.
+  local pss
+  pss=$(python3 - $(pgrep -f "worker --connect .*--cache $OUT/cache-big") <<'PY'
+import sys
+total = weights = 0
+for pid in sys.argv[1:]:
+    mapping = None
+    for line in open(f"/proc/{pid}/smaps"):
+        head = line.split()
+        if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            mapping = head[5] if len(head) > 5 else ""
+        elif head[0] == "Pss:":
+            total += int(head[1])
+            if "/cache-big/" in mapping:
+                weights += int(head[1])
+print(len(sys.argv) - 1, total, weights)
+PY
+)
   wait $run || true
-  echo "farm: $count worker processes mapping a $((size / 1024)) MiB model: total PSS $((total / 1024)) MiB = $(python3 -c "print(f'{$total / $size:.2f}')")x the file"
+  read -r count total weights <<< "$pss"
+  echo "farm: $count worker processes mapping a $((size / 1024)) MiB model: PSS of the weight mappings $((weights / 1024)) MiB = $(python3 -c "print(f'{$weights / $size:.2f}')")x the file; whole processes $((total / 1024)) MiB = $(python3 -c "print(f'{$total / $size:.2f}')")x"
 }
 
 case "$what" in

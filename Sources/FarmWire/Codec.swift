@@ -1,4 +1,5 @@
 import Foundation
+import Samplers
 
 /// Why a message was refused.
 public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -13,6 +14,78 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
             "protocol version \(v) is not supported (this build speaks version \(WireProtocol.version)); run the same ProbeFarm release on coordinator and workers"
         case .malformed(let why): "malformed message: \(why)"
         }
+    }
+}
+
+/// Checkpoints travel in two parts: their scalars (iteration, step size, adaptation) in
+/// the JSON control frame with every vector emptied, and the vectors — position,
+/// gradient, then the metric and its running estimate when present — as one raw frame,
+/// checkpoint after checkpoint. Parsing 1,568 doubles of text per 784-d chain cost more
+/// than everything else a result needs.
+enum CheckpointVectors {
+    /// Empties the vectors of `checkpoints` and returns them as one frame.
+    static func split(_ checkpoints: inout [ChainCheckpoint]?) -> [UInt8] {
+        guard var cps = checkpoints else { return [] }
+        var all = [Double]()
+        all.reserveCapacity(cps.reduce(0) { $0 + vectorCount($1) * $1.state.position.count })
+        for k in cps.indices {
+            all += cps[k].state.position
+            all += cps[k].state.gradient
+            cps[k].state.position = []
+            cps[k].state.gradient = []
+            if let m = cps[k].inverseMetric {
+                all += m
+                cps[k].inverseMetric = []
+            }
+            if let e = cps[k].metricEstimate {
+                all += e.mean
+                all += e.m2
+                cps[k].metricEstimate!.mean = []
+                cps[k].metricEstimate!.m2 = []
+            }
+        }
+        checkpoints = cps
+        return WireCodec.bytes(all)
+    }
+
+    static func vectorCount(_ cp: ChainCheckpoint) -> Int {
+        2 + (cp.inverseMetric == nil ? 0 : 1) + (cp.metricEstimate == nil ? 0 : 2)
+    }
+
+    /// Refills the vectors `split` emptied; `dimension` is checked when the message states it.
+    static func join(_ checkpoints: inout [ChainCheckpoint]?, _ frame: [UInt8], dimension: Int?) throws(WireError) {
+        guard var cps = checkpoints else {
+            guard frame.isEmpty else { throw .malformed("checkpoint vectors without checkpoints") }
+            return
+        }
+        let vectors = cps.reduce(0) { $0 + vectorCount($1) }
+        guard vectors > 0, frame.count % (8 * vectors) == 0, frame.count > 0 else {
+            throw .malformed("checkpoint frame of \(frame.count) bytes does not hold \(vectors) vectors")
+        }
+        let d = frame.count / (8 * vectors)
+        if let dimension, d != dimension {
+            throw .malformed("checkpoints have dimension \(d), not \(dimension)")
+        }
+        let all = WireCodec.doubles(frame)
+        var at = 0
+        func next() -> [Double] {
+            defer { at += d }
+            return Array(all[at..<(at + d)])
+        }
+        for k in cps.indices {
+            guard cps[k].state.position.isEmpty, cps[k].state.gradient.isEmpty, cps[k].inverseMetric?.isEmpty ?? true,
+                  cps[k].metricEstimate.map({ $0.mean.isEmpty && $0.m2.isEmpty }) ?? true else {
+                throw .malformed("checkpoint of chain \(cps[k].chain) carries vectors in its control frame")
+            }
+            cps[k].state.position = next()
+            cps[k].state.gradient = next()
+            if cps[k].inverseMetric != nil { cps[k].inverseMetric = next() }
+            if cps[k].metricEstimate != nil {
+                cps[k].metricEstimate!.mean = next()
+                cps[k].metricEstimate!.m2 = next()
+            }
+        }
+        checkpoints = cps
     }
 }
 
@@ -57,14 +130,19 @@ public enum WireCodec {
         switch message {
         case .ready(let r): return [control(t, r, version: version)]
         case .job(let j): return [control(t, j, version: version)]
-        case .assign(let a): return [control(t, a, version: version)]
+        case .assign(var a):
+            let vectors = CheckpointVectors.split(&a.checkpoints)
+            return [control(t, a, version: version), vectors]
         case .heartbeat: return [control(t, Empty(), version: version)]
         case .fetch(let f): return [control(t, f, version: version)]
         case .chunk(let h, let bytes): return [control(t, h, version: version), bytes]
         case .failure(let f): return [control(t, f, version: version)]
         case .done(let reason): return [control(t, Reason(reason: reason), version: version)]
         case .result(let r):
-            return [control(t, r.header, version: version), bytes(r.positions), bytes(r.logAcceptance),
+            var header = r.header, checkpoints: [ChainCheckpoint]? = header.checkpoints
+            let vectors = CheckpointVectors.split(&checkpoints)
+            header.checkpoints = checkpoints ?? []
+            return [control(t, header, version: version), vectors, bytes(r.positions), bytes(r.logAcceptance),
                     bytes(r.acceptance), bytes(r.stepSize), r.divergent]
         }
     }
@@ -87,7 +165,11 @@ public enum WireCodec {
         switch head.type {
         case "ready": try frameCount(1); return .ready(try body(Ready.self))
         case "job": try frameCount(1); return .job(try body(JobSpec.self))
-        case "assign": try frameCount(1); return .assign(try body(Assignment.self))
+        case "assign":
+            try frameCount(2)
+            var a = try body(Assignment.self)
+            try CheckpointVectors.join(&a.checkpoints, frames[1], dimension: nil)
+            return .assign(a)
         case "heartbeat": try frameCount(1); return .heartbeat
         case "fetch": try frameCount(1); return .fetch(try body(FetchRequest.self))
         case "error": try frameCount(1); return .failure(try body(WireFailure.self))
@@ -100,23 +182,23 @@ public enum WireCodec {
             }
             return .chunk(h, frames[1])
         case "result":
-            try frameCount(6)
-            let h = try body(SegmentResult.Header.self)
+            try frameCount(7)
+            var h = try body(SegmentResult.Header.self)
             guard h.draws >= 0, h.dimension > 0, h.length > 0, !h.chains.isEmpty, h.checkpoints.count == h.chains.count,
                   h.draws <= h.length else {
                 throw .malformed("result header is inconsistent (chains \(h.chains.count), draws \(h.draws), dimension \(h.dimension))")
             }
             let n = h.chains.count * h.draws
             let (sizeOK, overflow) = n.multipliedReportingOverflow(by: h.dimension * 8)
-            guard !overflow, frames[1].count == sizeOK, frames[2].count == n * 8, frames[3].count == n * 8,
-                  frames[4].count == n * 8, frames[5].count == n else {
+            guard !overflow, frames[2].count == sizeOK, frames[3].count == n * 8, frames[4].count == n * 8,
+                  frames[5].count == n * 8, frames[6].count == n else {
                 throw .malformed("result array frames do not match \(h.chains.count) chains × \(h.draws) draws × \(h.dimension)")
             }
-            for cp in h.checkpoints where cp.state.position.count != h.dimension {
-                throw .malformed("checkpoint of chain \(cp.chain) has dimension \(cp.state.position.count), not \(h.dimension)")
-            }
-            return .result(SegmentResult(header: h, positions: doubles(frames[1]), logAcceptance: doubles(frames[2]),
-                                         acceptance: doubles(frames[3]), stepSize: doubles(frames[4]), divergent: frames[5]))
+            var checkpoints: [ChainCheckpoint]? = h.checkpoints
+            try CheckpointVectors.join(&checkpoints, frames[1], dimension: h.dimension)
+            h.checkpoints = checkpoints ?? []
+            return .result(SegmentResult(header: h, positions: doubles(frames[2]), logAcceptance: doubles(frames[3]),
+                                         acceptance: doubles(frames[4]), stepSize: doubles(frames[5]), divergent: frames[6]))
         default:
             throw .malformed("unknown message type '\(head.type ?? "")'")
         }

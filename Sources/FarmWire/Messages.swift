@@ -2,10 +2,10 @@ import Foundation
 import Samplers
 
 /// The wire protocol: every message is one JSON control frame
-/// `{"protocol": 1, "type": …, "body": {…}}`, followed for bulk data by raw
+/// `{"protocol": 2, "type": …, "body": {…}}`, followed for bulk data by raw
 /// little-endian array frames whose sizes the body states.
 public enum WireProtocol {
-    public static let version = 1
+    public static let version = 2
     /// The largest message a coordinator accepts by default (libzmq drops a peer that
     /// sends more): far above a segment of 64 chains × 100 draws × 784 doubles (40 MB).
     public static let maxMessageBytes: Int64 = 256 << 20

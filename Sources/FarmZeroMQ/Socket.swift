@@ -182,8 +182,9 @@ public final class ZMQSocket {
             }
             var flags: Int32 = i < frames.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
-            if zmq_msg_send(&msg, open, flags) < 0 {
+            while zmq_msg_send(&msg, open, flags) < 0 {
                 let e = ZMQError("zmq_msg_send")
+                if e.code == EINTR { continue }  // a signal (SIGTERM) arrived: the flag is polled elsewhere
                 zmq_msg_close(&msg)
                 if e.isAgain || e.isUnroutable {
                     if i == 0 { return false }
@@ -201,8 +202,9 @@ public final class ZMQSocket {
             var msg = zmq_msg_t()
             zmq_msg_init(&msg)
             defer { zmq_msg_close(&msg) }
-            if zmq_msg_recv(&msg, open, dontWait ? ZMQ_DONTWAIT : 0) < 0 {
+            while zmq_msg_recv(&msg, open, dontWait ? ZMQ_DONTWAIT : 0) < 0 {
                 let e = ZMQError("zmq_msg_recv")
+                if e.code == EINTR { continue }
                 if e.isAgain && frames.isEmpty { return nil }
                 throw e
             }

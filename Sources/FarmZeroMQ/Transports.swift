@@ -140,6 +140,13 @@ public final class DealerTransport: WorkerTransport {
 
     public func close() { socket.close() }
 
+    /// Closes after giving queued messages up to `seconds` to leave (a drained worker's
+    /// last result and its goodbye).
+    public func close(flushing seconds: Double) {
+        try? socket.set(ZMQ_LINGER, Int32(seconds * 1000))
+        socket.close()
+    }
+
     public func receive(timeout: Double) throws -> [[UInt8]]? {
         if let m = try socket.receive(dontWait: true) { return m }
         guard try ZMQSocket.pollIn([socket], timeout: Int((timeout * 1000).rounded(.up)))[0] else { return nil }

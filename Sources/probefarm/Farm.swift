@@ -52,8 +52,12 @@ enum FarmLog {
 }
 
 /// Runs the coordinator of a session over a transport and writes the run directory.
+/// SIGTERM or SIGINT ends it early with exit 75, the journal kept for `--resume`;
+/// `interruption` may end it for other reasons (worker processes that cannot start).
 func coordinate(session: FarmSession, transport: CoordinatorTransport, options: FarmOptions, quiet: Bool,
-                logger: Logger, what: String) throws -> RunOutcome {
+                logger: Logger, what: String, statusPath: String? = nil,
+                interruption: @escaping () -> (any Error)? = { nil }) throws -> RunOutcome {
+    Termination.install()
     let j = session.plan.job
     if !quiet {
         let space = { if case .latent = session.plan.target.space { return "latent" } else { return "data" } }()
@@ -64,7 +68,18 @@ func coordinate(session: FarmSession, transport: CoordinatorTransport, options: 
                                       settings: options.settings, replay: session.replay, logger: logger)
     let live = isatty(2) != 0
     var lastLine = Date.distantPast
-    let outcome = try coordinator.run { p in
+    let stopped = { () -> (any Error)? in
+        if let s = Termination.received {
+            if !quiet && live { FileHandle.standardError.write(Data("\n".utf8)) }
+            return RunError("stopped by \(Termination.name(s)): \(session.journal.records - 1) segments are safe in \(session.journal.path); run the same command with --resume to continue", sysexit: .tempFail)
+        }
+        return interruption()
+    }
+    let outcome = try coordinator.run(progress: { p in
+        if let statusPath {
+            StatusFile.write(StatusFile.Status(role: "coordinator", state: "serving", connected: true, segments: session.journal.records - 1,
+                                               workers: p.workers), to: statusPath)
+        }
         guard !quiet else { return }
         func f(_ v: Double?, _ digits: Int) -> String { v.flatMap { $0.isFinite ? String(format: "%.\(digits)f", $0) : nil } ?? "—" }
         let phase = p.iteration < p.warmup ? "warm-up" : "sampling"
@@ -78,7 +93,7 @@ func coordinate(session: FarmSession, transport: CoordinatorTransport, options: 
             lastLine = Date()
             FileHandle.standardError.write(Data("progress: \(line)\n".utf8))
         }
-    }
+    }, interruption: stopped)
     if !quiet && live { FileHandle.standardError.write(Data("\n".utf8)) }
     return outcome
 }
@@ -157,7 +172,9 @@ struct Coordinate: ParsableCommand {
             --connect …) segment by segment, journals every accepted segment (journal.pfj in the run \
             directory, fsync'd), reassigns a lost worker's chains from their last checkpoint, applies \
             the job's stop rule after each round, and writes the run directory. After a crash, run the \
-            same command with --resume to continue from the journal: the draws are identical. Binding \
+            same command with --resume to continue from the journal: the draws are identical. On \
+            SIGTERM or SIGINT it tells the workers the job is over and exits 75 with the journal \
+            intact, ready for --resume. Binding \
             a non-loopback address needs --keys (CURVE encryption, workers admitted by public key) or \
             an explicit --insecure.
             """)
@@ -182,6 +199,9 @@ struct Coordinate: ParsableCommand {
 
     @Option(help: "The largest message accepted from a peer, in MiB (a peer sending more is disconnected).")
     var maxMessageMib = 256
+
+    @Option(help: "A status file rewritten every half second, for `probefarm health` probes.")
+    var status: String?
 
     @Flag(help: "Replace a run directory that already holds a run.")
     var overwrite = false
@@ -209,7 +229,8 @@ struct Coordinate: ParsableCommand {
             throw UsageError("cannot bind \(bind): \(error)", sysexit: .unavailable)
         }
         logger.info("listening on \(transport.endpoint)\(security == nil ? " (no encryption)" : " (CURVE, \(security!.allowedClients.count) authorised worker keys)")")
-        let outcome = try coordinate(session: session, transport: transport, options: farm, quiet: quiet, logger: logger, what: "coordinator")
+        let outcome = try coordinate(session: session, transport: transport, options: farm, quiet: quiet, logger: logger, what: "coordinator",
+                                     statusPath: status)
         var o = outcome
         o.farm.refusedConnections = transport.refusedConnections
         o.farm.zapDenied = transport.zapDenied
@@ -237,7 +258,9 @@ struct WorkerCommand: ParsableCommand {
             the cache (by sha256, verified, then memory-mapped: workers on one host share one copy), \
             and runs the chain groups it is given, one batch at a time, heartbeating throughout. If \
             the coordinator falls silent the worker reconnects; it exits 0 when the coordinator says \
-            the job is done, 69 if the coordinator refuses it.
+            the job is done, 69 if the coordinator refuses it. On SIGTERM or SIGINT it drains: it \
+            takes no new work, sends the segment under way (within --drain seconds), tells the \
+            coordinator it leaves (its chains go to others at once) and exits 0.
             """)
 
     @Option(help: "The coordinator's endpoint, e.g. tcp://node1:5555.")
@@ -257,6 +280,12 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "Heartbeats missed before the coordinator counts as gone (then: reconnect).")
     var liveness = 4
+
+    @Option(help: "On SIGTERM or SIGINT: seconds to finish and send the segment under way before leaving.")
+    var drain = 20.0
+
+    @Option(help: "A status file rewritten every heartbeat, for `probefarm health` probes.")
+    var status: String?
 
     @Flag(name: .shortAndLong, help: "Log every event.")
     var verbose = false
@@ -282,16 +311,53 @@ struct WorkerCommand: ParsableCommand {
         settings.heartbeat = heartbeat
         settings.liveness = liveness
         settings.parent = parent
+        settings.drainSeconds = drain
+        settings.statusPath = status
+        settings.stopRequested = { Termination.received.map(Termination.name) }
+        Termination.install()
         let worker = try Worker(transport: transport, settings: settings, logger: logger)
         logger.info("worker \(name) connecting to \(connect)")
         switch try worker.run() {
         case .done(let reason):
             logger.info("\(reason); \(worker.segmentsDone) segments run")
-            transport.close()
+            transport.close(flushing: 10)
         case .refused(let why):
             transport.close()
             throw UsageError("refused: \(why)", sysexit: .unavailable)
         }
+    }
+}
+
+struct Health: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a running worker or coordinator through its --status file.",
+        discussion: """
+            Exits 0 when the status file was rewritten within --max-age seconds (the process's loop \
+            is turning) and, with --ready, the worker is registered with a coordinator it hears from \
+            (a coordinator: serving). Otherwise exits 69 with one line saying why. Meant for \
+            Kubernetes liveness (without --ready) and readiness (with --ready) probes and for \
+            container health checks.
+            """)
+
+    @Argument(help: "The file given to `probefarm worker --status` or `probefarm coordinator --status`.")
+    var file: String
+
+    @Option(help: "The oldest status accepted, in seconds.")
+    var maxAge = 15.0
+
+    @Flag(help: "Also require a worker to be connected to its coordinator.")
+    var ready = false
+
+    func run() throws {
+        let s = try StatusFile.read(file)
+        let age = Date().timeIntervalSince1970 - s.updated
+        guard age <= maxAge else {
+            throw UsageError("\(s.role) \(s.pid): status is \(Int(age)) s old (limit \(Int(maxAge)) s): its loop is stuck or it has exited", sysexit: .unavailable)
+        }
+        if ready && !s.connected {
+            throw UsageError("\(s.role) \(s.pid): \(s.state), not connected to a coordinator", sysexit: .unavailable)
+        }
+        print("\(s.role) \(s.pid): \(s.state)\(s.connected ? ", connected" : ""), \(s.segments) segments\(s.workers.map { ", \($0) workers" } ?? "")")
     }
 }
 

@@ -61,7 +61,9 @@ struct Run: ParsableCommand {
         let outcome: RunOutcome
         do {
             outcome = try coordinate(session: session, transport: transport, options: farm, quiet: quiet, logger: logger,
-                                     what: "run (\(n) worker processes)")
+                                     what: "run (\(n) worker processes)") {
+                pool.failure.map { RunError("\($0); the journal keeps what finished (--resume)", sysexit: .software) }
+            }
         } catch {
             pool.stop(grace: 0)
             throw error

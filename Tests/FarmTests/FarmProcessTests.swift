@@ -136,6 +136,54 @@ struct FarmProcessTests {
         #expect((try Self.farm(resumed)["replayedSegments"] as? Int ?? 0) > 0)
     }
 
+    @Test("SIGTERM: a worker drains and leaves, the coordinator stops with exit 75 and --resume finishes the same draws")
+    func termination() throws {
+        let (dir, job) = try Self.workspace("sigterm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("cache").path
+        let reference = dir.appendingPathComponent("one").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet"])
+        try #require(r1.status == 0, "\(r1.stderr)")
+
+        let port = Self.freePort()
+        let out = dir.appendingPathComponent("run").path
+        let args = ["coordinator", job, "--bind", "tcp://127.0.0.1:\(port)", "-o", out, "--segment", "25", "--heartbeat", "0.5"]
+        let log = dir.appendingPathComponent("coordinator.log").path
+        let coordinator = try CommandRunner.start(args, log: log)
+        let workers = try (1...2).map {
+            try CommandRunner.start(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--cache", cache, "--name", "t-\($0)", "--heartbeat", "0.5"],
+                                    log: dir.appendingPathComponent("worker-\($0).log").path)
+        }
+        let journal = out + "/journal.pfj"
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline && ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) < 30_000 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(workers[0].processIdentifier, SIGTERM)
+        let t0 = Date()
+        #expect(CommandRunner.wait(workers[0], timeout: 30) == 0, "a drained worker exits 0")
+        #expect(Date().timeIntervalSince(t0) < 25, "it leaves within its drain time")
+        #expect(coordinator.isRunning, "the job goes on with the other worker")
+
+        kill(coordinator.processIdentifier, SIGTERM)
+        #expect(CommandRunner.wait(coordinator, timeout: 30) == 75, "exit 75 (EX_TEMPFAIL): stopped, resumable")
+        #expect(CommandRunner.wait(workers[1], timeout: 30) == 0, "the coordinator told its worker the job is over")
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("worker left: t-1 leaves: SIGTERM"), "the coordinator saw the worker leave: \(text.suffix(800))")
+        #expect(text.contains("stopped by SIGTERM") && text.contains("--resume"), "\(text.suffix(400))")
+        #expect(!FileManager.default.fileExists(atPath: out + "/summary.json"))
+
+        let port2 = Self.freePort()
+        let again = try CommandRunner.start(["coordinator", job, "--bind", "tcp://127.0.0.1:\(port2)", "-o", out, "--segment", "25", "--resume", "--quiet"],
+                                            log: dir.appendingPathComponent("resume.log").path)
+        let worker = try CommandRunner.start(["worker", "--connect", "tcp://127.0.0.1:\(port2)", "--cache", cache, "--quiet"],
+                                             log: dir.appendingPathComponent("worker-3.log").path)
+        #expect(CommandRunner.wait(again, timeout: 240) == 0)
+        CommandRunner.wait(worker, timeout: 20)
+        try Self.expectIdentical(reference, out, "coordinator stopped by SIGTERM and resumed")
+        #expect((try Self.farm(out)["replayedSegments"] as? Int ?? 0) > 0)
+    }
+
     @Test("a job with a stop rule ends when converged and says why")
     func stopRule() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")

@@ -62,7 +62,7 @@ struct FarmSecurityTests {
         var truncated = WireCodec.encode(.result(FarmWireTests.sampleResult()))
         truncated[1].removeLast(16)
         try sendSoon(truncated)
-        try sendSoon([Array(#"{"protocol":1,"type":"result","body":{"job":"x"}}"#.utf8)] + truncated.dropFirst())
+        try sendSoon([Array(#"{"protocol":2,"type":"result","body":{"job":"x"}}"#.utf8)] + truncated.dropFirst())
         // Larger than --max-message-mib 1: libzmq drops the connection.
         try sendSoon([[UInt8](repeating: 7, count: 3 << 20)])
         Thread.sleep(forTimeInterval: 0.5)

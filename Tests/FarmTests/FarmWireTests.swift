@@ -18,12 +18,24 @@ struct FarmWireTests {
                              divergent: (0..<20).map { UInt8($0 % 2) })
     }
 
+    /// Checkpoints with every optional vector: one with a metric estimate under way, one with a metric in use.
+    static func hmcCheckpoints() -> [ChainCheckpoint] {
+        var estimate = VarianceAccumulator(dimension: 3)
+        estimate.add([1, 2, 3.5])
+        estimate.add([-1, 0.25, .ulpOfOne])
+        let state = ChainState(position: [1, -2, 3], logDensity: -.pi, gradient: [0.5, .leastNonzeroMagnitude, -7])
+        let adaptation = DualAveraging(initialStep: 0.2, target: 0.8)
+        return [ChainCheckpoint(chain: 4, iteration: 100, state: state, stepSize: 0.2, adaptation: adaptation, metricEstimate: estimate),
+                ChainCheckpoint(chain: 5, iteration: 100, state: state, stepSize: 0.1, adaptation: adaptation, inverseMetric: [1, 0.5, 2])]
+    }
+
     @Test("every message survives encode → decode bit for bit")
     func roundTrip() throws {
         let messages: [WireMessage] = [
             .ready(Ready(name: "w", host: "h", pid: 7, session: "s", capacity: 1, cached: ["ab"], probefarm: "0.1", blas: "Zen/1")),
             .job(JobSpec(id: "x", fileName: "j.yaml", text: "name: j\n", files: [FileRef(path: "m.safetensors", sha256: "00", size: 3)])),
             .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 0, length: 100, checkpoints: nil)),
+            .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 100, length: 100, checkpoints: Self.hmcCheckpoints())),
             .result(Self.sampleResult()), .heartbeat, .fetch(FetchRequest(sha256: "00", offset: 0, length: 10)),
             .chunk(ChunkHeader(sha256: "00", offset: 0, total: 3), [1, 2, 3]), .failure(WireFailure(kind: "job", message: "no")),
             .done(reason: "finished"),
@@ -57,9 +69,17 @@ struct FarmWireTests {
         // A header that claims more draws than the frames hold.
         let lying = String(decoding: good[0], as: UTF8.self).replacingOccurrences(of: "\"draws\":20", with: "\"draws\":21")
         #expect(throws: WireError.self) { try WireCodec.decode([Array(lying.utf8)] + good.dropFirst()) }
+        // Checkpoint vectors that do not match the stated dimension, or are missing.
+        var shortVectors = good
+        shortVectors[1].removeLast(16)
+        #expect(throws: WireError.self) { try WireCodec.decode(shortVectors) }
+        var noVectors = WireCodec.encode(.assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 100, length: 100,
+                                                            checkpoints: Self.hmcCheckpoints())))
+        noVectors[1] = []
+        #expect(throws: WireError.self) { try WireCodec.decode(noVectors) }
         // Unknown types and missing keys.
-        #expect(throws: WireError.self) { try WireCodec.decode([Array(#"{"protocol":1,"type":"launch","body":{}}"#.utf8)]) }
-        #expect(throws: WireError.self) { try WireCodec.decode([Array(#"{"protocol":1,"type":"fetch","body":{"sha256":"x"}}"#.utf8)]) }
+        #expect(throws: WireError.self) { try WireCodec.decode([Array(#"{"protocol":2,"type":"launch","body":{}}"#.utf8)]) }
+        #expect(throws: WireError.self) { try WireCodec.decode([Array(#"{"protocol":2,"type":"fetch","body":{"sha256":"x"}}"#.utf8)]) }
     }
 
     @Test("the journal replays what was appended and cuts a torn last record")

@@ -23,6 +23,9 @@ struct RunCommandTests {
         a = Architecture(input: [3], output: .logits, layers: [
             LayerSpec.linear("0.weight", bias: "0.bias"), LayerSpec(op: "tanh"), LayerSpec.linear("2.weight", bias: "2.bias")])
         try Model.save(net, architecture: a, to: dir.appendingPathComponent("clf.safetensors").path)
+        // The same network declared a regressor: a `value` model must have one output, this has 3.
+        a.output = .value
+        try Model.save(net, architecture: a, to: dir.appendingPathComponent("multi.safetensors").path)
         let dec = try Sequential(layers: [Linear(weight: SmallModels.random([3, 2], seed: 9, scale: 1), bias: nil, names: ("w", nil)),
                                           Activation(.sigmoid)], inputShape: [2])
         try Model.save(dec, architecture: Architecture(input: [2], output: .image, layers: [LayerSpec.linear("w"), LayerSpec(op: "sigmoid")]),
@@ -126,6 +129,7 @@ struct RunCommandTests {
         ("dimension: 3, lower: [0, null, -2], upper: [1, null, 2]", "dimension: 4", "space.data.dimension"),
         ("method: mala", "method: nuts", "sampler.method"),
         ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: reg, valu: 1.0}", "probe[0].fixed-value.valu"),
+        ("models: {reg: reg.safetensors}", "models: {reg: multi.safetensors}", "has one output, this one has 3"),
     ])
     func jobErrors(_ from: String, _ to: String, _ keyPath: String) throws {
         let dir = try Self.workspace()

@@ -47,6 +47,8 @@ public struct FarmReport: Sendable, Codable {
     public var workers: [String] = []
     public var joined = 0
     public var lost = 0
+    /// Workers that said they leave (drained on SIGTERM).
+    public var left = 0
     public var reassigned = 0
     public var duplicates = 0
     public var rejectedMessages = 0
@@ -145,7 +147,10 @@ public final class Coordinator {
     // MARK: The loop
 
     /// Runs the job to its end: fixed length, or until the stop rule is met.
-    public func run(progress: (FarmProgress) -> Void = { _ in }) throws -> RunOutcome {
+    /// - Parameter interruption: polled every turn of the loop; an error it returns ends
+    ///   the run there (the workers are told the job is over, the journal keeps every
+    ///   accepted segment for `--resume`) and is thrown.
+    public func run(progress: (FarmProgress) -> Void = { _ in }, interruption: () -> (any Error)? = { nil }) throws -> RunOutcome {
         let started = Date()
         var lastProgress = Date.distantPast
         var check: ConvergenceCheck? = nil
@@ -160,6 +165,10 @@ public final class Coordinator {
                     try handle(peer: p, frames: f)
                     budget -= 1
                 }
+            }
+            if let error = interruption() {
+                for id in peers.keys { _ = try? transport.send(WireCodec.encode(.done(reason: "the coordinator stopped: \(error)")), to: id) }
+                throw error
             }
             let now = Date()
             expireSilentPeers(now)
@@ -285,7 +294,12 @@ public final class Coordinator {
                 throw RunError("worker \(name): \(f.message)")
             }
             logger.warning("worker \(name) reports: \(f.kind): \(f.message)")
-        case .job, .assign, .chunk, .done:
+        case .done(let reason):
+            guard let p = peers.removeValue(forKey: id) else { return }
+            report.left += 1
+            logger.info("worker left: \(reason); \(peers.count) connected")
+            release(p.outstanding, reason: "\(p.ready.name) left")
+        case .job, .assign, .chunk:
             report.rejectedMessages += 1
         }
     }

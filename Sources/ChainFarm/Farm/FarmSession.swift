@@ -51,6 +51,12 @@ public final class LocalWorkerPool: @unchecked Sendable {
     var stopping = false
     let logger: Logger
     public private(set) var restarts = 0
+    /// Workers that failed on their own (an error exit or a crash, not a kill) soon after
+    /// starting, in a row: a worker that cannot run this job is not restarted for ever.
+    var quickFailures = 0
+    static let quickFailureLimit = 5
+    static let quickSeconds = 30.0
+    var failureReason: String?
 
     public init(executable: String, arguments: [String], logger: Logger) {
         self.executable = executable
@@ -66,14 +72,23 @@ public final class LocalWorkerPool: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments + ["--name", "local-\(slot + 1)"]
+        let started = Date()
         p.terminationHandler = { [weak self] proc in
             guard let self else { return }
+            let status = proc.terminationReason == .exit ? "status \(proc.terminationStatus)" : "signal \(proc.terminationStatus)"
+            let killed = proc.terminationReason == .uncaughtSignal && [SIGKILL, SIGTERM, SIGINT].contains(proc.terminationStatus)
+            let failedOnItsOwn = !killed && !(proc.terminationReason == .exit && proc.terminationStatus == 0)
             lock.lock()
+            if failedOnItsOwn && Date().timeIntervalSince(started) < Self.quickSeconds { quickFailures += 1 } else { quickFailures = 0 }
+            if quickFailures >= Self.quickFailureLimit && failureReason == nil {
+                failureReason = "worker processes failed \(quickFailures) times in a row within \(Int(Self.quickSeconds)) s of starting (last: \(status)); their log above says why"
+                stopping = true
+            }
             let again = !stopping
             if again { restarts += 1 }
             lock.unlock()
             guard again else { return }
-            logger.warning("worker process local-\(slot + 1) (pid \(proc.processIdentifier)) ended (status \(proc.terminationStatus)); starting another")
+            logger.warning("worker process local-\(slot + 1) (pid \(proc.processIdentifier)) ended (\(status)); starting another")
             try? spawn(slot)
         }
         lock.lock()
@@ -81,6 +96,12 @@ public final class LocalWorkerPool: @unchecked Sendable {
         guard !stopping else { return }
         try p.run()
         processes[slot] = p
+    }
+
+    /// Why the pool gave up restarting workers, if it did.
+    public var failure: String? {
+        lock.lock(); defer { lock.unlock() }
+        return failureReason
     }
 
     /// Process ids of the running workers.

@@ -17,6 +17,13 @@ public struct WorkerSettings: Sendable {
     public var chunkBytes = 1 << 20
     /// Leave when this process is no longer our parent (workers started by `probefarm run`).
     public var parent: Int32?
+    /// Polled by the loop: a reason to leave (e.g. "SIGTERM"), and then the worker drains.
+    public var stopRequested: @Sendable () -> String? = { nil }
+    /// How long a draining worker may spend finishing its segment before it leaves anyway
+    /// (Slurm's KillWait and Kubernetes' grace period are 30 s by default).
+    public var drainSeconds = 20.0
+    /// Rewritten every heartbeat for `probefarm health` (liveness and readiness probes).
+    public var statusPath: String?
 
     public init(name: String, cacheDirectory: String) {
         self.name = name
@@ -34,7 +41,8 @@ public enum WorkerExit: Sendable, Equatable {
 
 /// Runs assignments from a coordinator: one socket thread (this one) that talks and
 /// heartbeats, one compute thread that steps a group of chains as one batch. Fetches
-/// the files a job names into the cache by sha256 (atomic rename), then maps them.
+/// the files a job names into the cache by sha256 (one process per host under a lock,
+/// atomic rename), then maps them.
 public final class Worker {
     let transport: WorkerTransport
     public let settings: WorkerSettings
@@ -44,6 +52,11 @@ public final class Worker {
     var specs = [String: JobSpec]()
     var waiting = [Assignment]()
     var fetches = [String: Fetch]()
+    /// Files another process on this host is fetching into the same cache: this worker
+    /// waits for them rather than fetching a second copy (which would also map a second
+    /// inode and share no pages with its neighbours).
+    var peerFetches = [String: FileRef]()
+    var lastPeerCheck = Date.distantPast
     var outbox = [[[UInt8]]]()
     var lastHeard = Date()
     var lastSent = Date.distantPast
@@ -51,6 +64,9 @@ public final class Worker {
     /// sent before the connection is up is dropped, by IMMEDIATE).
     var registered = false
     var session = ""
+    /// Set when a stop was requested: the reason and the time by which to be gone.
+    var draining: (reason: String, deadline: Date)?
+    var lastStatus = Date.distantPast
     public private(set) var segmentsDone = 0
     public private(set) var reconnects = 0
 
@@ -58,6 +74,8 @@ public final class Worker {
         var ref: FileRef
         var handle: FileHandle
         var temporary: String
+        /// The cache's lock for this file, held (flock) until it is in place.
+        var lock: Int32
         var nextOffset = 0
         var received = 0
         var inFlight = 0
@@ -85,6 +103,13 @@ public final class Worker {
                             probefarm: Provenance.version, blas: "\(BLAS.coreName)/\(BLAS.threads)"))
     }
 
+    func status(_ now: Date) -> StatusFile.Status {
+        let state = draining != nil ? "draining" : !registered ? "connecting" : !(fetches.isEmpty && peerFetches.isEmpty) ? "fetching"
+            : compute.isIdle && waiting.isEmpty ? "idle" : "running"
+        let heard = now.timeIntervalSince(lastHeard) <= settings.heartbeat * Double(settings.liveness)
+        return StatusFile.Status(role: "worker", state: state, connected: registered && heard, segments: segmentsDone)
+    }
+
     func newSession() {
         session = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         registered = false
@@ -104,6 +129,13 @@ public final class Worker {
                 compute.stop()
                 return .done("the parent process \(parent) is gone")
             }
+            if draining == nil, let why = settings.stopRequested() {
+                // Drain: run nothing new, finish and send the segment under way, then leave.
+                draining = (why, Date().addingTimeInterval(settings.drainSeconds))
+                waiting.removeAll()
+                compute.dropQueued()
+                logger.info("\(why): finishing the segment under way, then leaving")
+            }
             if let frames = try transport.receive(timeout: 0.01) {
                 lastHeard = Date()
                 if let exit = try handle(frames) { compute.stop(); return exit }
@@ -115,7 +147,21 @@ public final class Worker {
                 lastSent = Date()
                 segmentsDone += 1
             }
+            if let d = draining, (compute.isIdle && outbox.isEmpty) || Date() > d.deadline || !registered {
+                // The coordinator releases whatever it still counted as ours.
+                _ = try? transport.send(WireCodec.encode(.done(reason: "\(settings.name) leaves: \(d.reason)")))
+                compute.stop()
+                return .done("left on \(d.reason) after \(segmentsDone) segments")
+            }
             let now = Date()
+            if !peerFetches.isEmpty, now.timeIntervalSince(lastPeerCheck) >= 0.2 {
+                lastPeerCheck = now
+                try checkPeerFetches()
+            }
+            if let path = settings.statusPath, now.timeIntervalSince(lastStatus) >= min(settings.heartbeat, 1) {
+                lastStatus = now
+                StatusFile.write(status(now), to: path)
+            }
             let interval = registered ? settings.heartbeat : min(settings.heartbeat, 0.2)
             if now.timeIntervalSince(lastSent) >= interval { try send(registered ? .heartbeat : ready()) }
             if now.timeIntervalSince(lastHeard) > settings.heartbeat * Double(settings.liveness) {
@@ -124,8 +170,9 @@ public final class Worker {
                 try transport.reconnect()
                 waiting.removeAll()
                 compute.dropQueued()
-                for f in fetches.values { try? f.handle.close(); try? FileManager.default.removeItem(atPath: f.temporary) }
+                for f in fetches.values { abandon(f) }
                 fetches.removeAll()
+                peerFetches.removeAll()
                 newSession()
                 lastHeard = Date()
             }
@@ -145,11 +192,13 @@ public final class Worker {
         case .job(let spec):
             registered = true
             specs[spec.id] = spec
-            for ref in spec.files where !FileManager.default.fileExists(atPath: cachePath(ref.sha256)) && fetches[ref.sha256] == nil {
+            for ref in spec.files where !FileManager.default.fileExists(atPath: cachePath(ref.sha256)) && fetches[ref.sha256] == nil
+                && peerFetches[ref.sha256] == nil {
                 try startFetch(ref)
             }
             releaseWaiting()
         case .assign(let a):
+            guard draining == nil else { break }  // released by the coordinator when we leave
             waiting.append(a)
             releaseWaiting()
         case .chunk(let h, let bytes):
@@ -171,7 +220,9 @@ public final class Worker {
     /// Hands assignments whose job and files are here to the compute thread.
     func releaseWaiting() {
         waiting.removeAll { a in
-            guard let spec = specs[a.job], spec.files.allSatisfy({ fetches[$0.sha256] == nil }) else { return false }
+            guard let spec = specs[a.job], spec.files.allSatisfy({ fetches[$0.sha256] == nil && peerFetches[$0.sha256] == nil }) else {
+                return false
+            }
             var overrides = [String: String]()
             for f in spec.files { overrides[f.path] = cachePath(f.sha256) }
             compute.enqueue(ComputeThread.Task(spec: spec, overrides: overrides, cacheDirectory: settings.cacheDirectory, assignment: a))
@@ -181,14 +232,53 @@ public final class Worker {
 
     // MARK: Fetching files by content
 
+    /// Fetches a file unless another process on this host already is (the cache's lock
+    /// file for it is held): then waits for that one to put it in place.
     func startFetch(_ ref: FileRef) throws {
+        let lockPath = cachePath(".\(ref.sha256).lock")
+        let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw RunError("cannot create \(lockPath) (check --cache)") }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            if peerFetches.updateValue(ref, forKey: ref.sha256) == nil {
+                logger.info("another worker on this host is fetching \(ref.path); waiting for it")
+            }
+            return
+        }
+        peerFetches[ref.sha256] = nil
+        if FileManager.default.fileExists(atPath: cachePath(ref.sha256)) {  // a neighbour finished meanwhile
+            close(lock)
+            releaseWaiting()
+            return
+        }
         let temporary = cachePath(".\(ref.sha256).\(getpid()).partial")
         guard FileManager.default.createFile(atPath: temporary, contents: nil), let h = FileHandle(forWritingAtPath: temporary) else {
+            close(lock)
             throw RunError("cannot write \(temporary) (check --cache)")
         }
         logger.info("fetching \(ref.path) (\(ref.size) bytes, sha256 \(ref.sha256.prefix(12))…)")
-        fetches[ref.sha256] = Fetch(ref: ref, handle: h, temporary: temporary)
+        fetches[ref.sha256] = Fetch(ref: ref, handle: h, temporary: temporary, lock: lock)
         if ref.size == 0 { try finishFetch(ref.sha256) } else { try requestChunks(ref.sha256) }
+    }
+
+    /// A neighbour's fetch either finished (the file is in place) or died (its lock is
+    /// free again, and this worker takes over).
+    func checkPeerFetches() throws {
+        for (sha, ref) in peerFetches {
+            if FileManager.default.fileExists(atPath: cachePath(sha)) {
+                peerFetches[sha] = nil
+                logger.info("\(ref.path) is in the cache")
+            } else {
+                try startFetch(ref)
+            }
+        }
+        releaseWaiting()
+    }
+
+    func abandon(_ f: Fetch) {
+        try? f.handle.close()
+        try? FileManager.default.removeItem(atPath: f.temporary)
+        close(f.lock)
     }
 
     func requestChunks(_ sha: String) throws {
@@ -214,6 +304,7 @@ public final class Worker {
 
     func finishFetch(_ sha: String) throws {
         guard let f = fetches.removeValue(forKey: sha) else { return }
+        defer { close(f.lock) }
         try f.handle.synchronize()
         try f.handle.close()
         let file = try MappedFile(path: f.temporary)
@@ -243,6 +334,7 @@ final class ComputeThread: @unchecked Sendable {
     private var results = [[[UInt8]]]()
     private var stopped = false
     private var plans = [String: SegmentWork]()
+    private var running = false
 
     init() {
         let t = Thread { [self] in loop() }
@@ -262,6 +354,12 @@ final class ComputeThread: @unchecked Sendable {
         condition.lock(); stopped = true; tasks.removeAll(); condition.signal(); condition.unlock()
     }
 
+    /// Nothing queued, nothing running, nothing waiting to be taken.
+    var isIdle: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return tasks.isEmpty && !running && results.isEmpty
+    }
+
     func takeResults() -> [[[UInt8]]] {
         condition.lock(); defer { condition.unlock() }
         let r = results
@@ -276,9 +374,10 @@ final class ComputeThread: @unchecked Sendable {
             while tasks.isEmpty && !stopped { condition.wait() }
             if stopped { condition.unlock(); return }
             let task = tasks.removeFirst()
+            running = true
             condition.unlock()
             let frames = run(task)
-            condition.lock(); results.append(frames); condition.unlock()
+            condition.lock(); results.append(frames); running = false; condition.unlock()
         }
     }
 

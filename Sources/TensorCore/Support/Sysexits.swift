@@ -7,6 +7,7 @@ public enum Sysexit: Int32, Sendable {
     case software = 70     // EX_SOFTWARE: internal error
     case cantCreate = 73   // EX_CANTCREAT: output cannot be written
     case ioError = 74      // EX_IOERR
+    case tempFail = 75     // EX_TEMPFAIL: interrupted; try again (resume)
     case config = 78       // EX_CONFIG: bad configuration (job or spec file)
 }
 
