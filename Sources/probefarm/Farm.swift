@@ -197,6 +197,9 @@ struct Coordinate: ParsableCommand {
     @Flag(help: "Continue the run in --output from its journal.")
     var resume = false
 
+    @Flag(help: "Continue from the journal if --output has one, else start (for requeued or restarted launches).")
+    var resumeIfPresent = false
+
     @Option(help: "The largest message accepted from a peer, in MiB (a peer sending more is disconnected).")
     var maxMessageMib = 256
 
@@ -212,7 +215,7 @@ struct Coordinate: ParsableCommand {
     @OptionGroup var farm: FarmOptions
 
     func validate() throws {
-        if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+        if (resume || resumeIfPresent) && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
         if maxMessageMib < 1 { throw ValidationError("--max-message-mib must be at least 1") }
     }
 
@@ -222,7 +225,8 @@ struct Coordinate: ParsableCommand {
             throw UsageError("refusing to bind \(bind) without --keys: anyone who reaches it could join and read the job; create keys with `probefarm keys generate DIR` and pass --keys DIR (workers too), or pass --insecure on a trusted network")
         }
         let logger = FarmLog.logger("probefarm.coordinator", verbose: true, quiet: quiet)
-        let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume, segment: farm.segment)
+        let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume,
+                                   resumeIfPresent: resumeIfPresent, segment: farm.segment)
         let security = try keys.map { try KeyFiles.coordinator($0) }
         let transport: RouterTransport
         do { transport = try RouterTransport(bind: bind, security: security, maxMessageBytes: Int64(maxMessageMib) << 20) } catch {

@@ -36,6 +36,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Continue the run in the output directory from its journal.")
     var resume = false
 
+    @Flag(help: "Continue from the journal if the output directory has one, else start.")
+    var resumeIfPresent = false
+
     @Flag(help: "No progress line.")
     var quiet = false
 
@@ -43,13 +46,14 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
-        if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+        if (resume || resumeIfPresent) && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
     }
 
     func run() throws {
         BLAS.setThreads(1)
         let logger = FarmLog.logger("probefarm.run", verbose: farm.verbose, quiet: quiet)
-        let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume, segment: farm.segment)
+        let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume,
+                                   resumeIfPresent: resumeIfPresent, segment: farm.segment)
         let n = workers ?? ProcessInfo.processInfo.activeProcessorCount
         let transport = try RouterTransport(bind: "tcp://127.0.0.1:*")
         var arguments = ["worker", "--connect", transport.endpoint, "--cache", cache ?? defaultCache(),

@@ -13,13 +13,16 @@ public struct FarmSession {
     public var replay: [[[UInt8]]]
 
     /// Checks the job against its models (before any chain runs) and opens the journal.
-    /// - Parameter resume: continue from the run directory's journal instead of starting.
-    public init(jobPath: String, output: String?, overwrite: Bool, resume: Bool, segment: Int) throws {
+    /// - Parameters:
+    ///   - resume: continue from the run directory's journal instead of starting.
+    ///   - resumeIfPresent: continue when there is a journal, start when there is none
+    ///     (for launchers that restart or requeue the same command: Slurm, systemd).
+    public init(jobPath: String, output: String?, overwrite: Bool, resume: Bool, resumeIfPresent: Bool = false, segment: Int) throws {
         let job = try Job.load(jobPath)
         plan = try JobPlan(job)
         directory = RunDirectory(path: output ?? job.output)
         let journalPath = (directory.path as NSString).appendingPathComponent(Journal.fileName)
-        if resume {
+        if resume || (resumeIfPresent && FileManager.default.fileExists(atPath: journalPath)) {
             let (j, header, records) = try Journal.resume(at: journalPath)
             guard header.jobSHA256 == job.sha256 else {
                 throw RunError("\(journalPath) belongs to another version of the job (sha256 \(header.jobSHA256.prefix(12))…, this file \(job.sha256.prefix(12))…); resume with the job file it was started with", sysexit: .config)
