@@ -27,11 +27,10 @@ cpus=$(nproc)
 cleanup() {
   set +e
   scancel --quiet --user=root 2>/dev/null
-  [ -f "$work/slurmd.pid" ] && kill "$(cat "$work/slurmd.pid")" 2>/dev/null
-  [ -f "$work/slurmctld.pid" ] && kill "$(cat "$work/slurmctld.pid")" 2>/dev/null
-  [ -f "$work/munged.pid" ] && kill "$(cat "$work/munged.pid")" 2>/dev/null
+  # Every daemon and process of this test names $work on its command line.
+  pkill -f "$work" 2>/dev/null
   sleep 1
-  pkill -f "probefarm.*$work" 2>/dev/null
+  pkill -9 -f "$work" 2>/dev/null
   if [ "${KEEP:-0}" = 1 ]; then echo "slurm-test: kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -44,9 +43,11 @@ dd if=/dev/urandom bs=1 count=1024 of="$work/munge/munge.key" 2>/dev/null
 chown munge:munge "$work/munge/munge.key"
 chmod 400 "$work/munge/munge.key"
 sock=$work/munge/munge.socket.2
+# Daemons get no stdout/stderr of ours: a test that reads this script's output to its end
+# would otherwise wait for them.
 runuser -u munge -- munged --key-file="$work/munge/munge.key" --socket="$sock" \
-  --pid-file="$work/munge/munged.pid" --log-file="$work/munge/munged.log" --seed-file="$work/munge/seed" --force
-cp "$work/munge/munged.pid" "$work/munged.pid"
+  --pid-file="$work/munge/munged.pid" --log-file="$work/munge/munged.log" --seed-file="$work/munge/seed" --force \
+  </dev/null >/dev/null 2>&1
 
 cat > "$etc/slurm.conf" <<CONF
 ClusterName=probefarm-test
@@ -78,8 +79,8 @@ NodeName=$host CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
 export SLURM_CONF=$etc/slurm.conf
-slurmctld -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF"
+slurmctld -f "$SLURM_CONF" </dev/null >/dev/null 2>&1
+slurmd -f "$SLURM_CONF" </dev/null >/dev/null 2>&1
 for _ in $(seq 1 60); do
   sinfo -h -o %T 2>/dev/null | grep -qE "^idle" && break
   sleep 1
