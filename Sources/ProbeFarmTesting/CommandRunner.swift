@@ -82,3 +82,21 @@ extension CommandRunner {
         }.sorted()
     }
 }
+
+extension CommandRunner {
+    /// Runs `Scripts/NAME` with bash, `PROBEFARM` set to the built executable, and returns
+    /// its status and its stdout and stderr together.
+    public static func script(_ name: String) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Fixtures.repositoryRoot.appendingPathComponent("Scripts/\(name)").path]
+        p.environment = ProcessInfo.processInfo.environment.merging(["PROBEFARM": executable.path]) { $1 }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+}
