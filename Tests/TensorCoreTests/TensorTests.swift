@@ -52,4 +52,39 @@ struct TensorTests {
         let rhs = zip(back, x).reduce(0.0) { $0 + Double($1.0) * $1.1 }
         #expect(Tolerance.isClose(lhs, rhs, relative: 1e-5))
     }
+
+    /// A convolution case for the Winograd comparison: input [B, C, H, W], O outputs, padding.
+    struct WinogradCase: Sendable, CustomTestStringConvertible {
+        var input: [Int], out: Int, padding: (Int, Int)
+        var testDescription: String { "x\(input) o\(out) p\(padding)" }
+    }
+
+    @Test("Winograd F(2×2, 3×3) agrees with the column-lowering convolution and its input pullback", arguments: [
+        WinogradCase(input: [1, 1, 28, 28], out: 32, padding: (1, 1)),
+        WinogradCase(input: [3, 32, 14, 14], out: 64, padding: (1, 1)),
+        WinogradCase(input: [2, 5, 7, 9], out: 3, padding: (0, 2)),
+        WinogradCase(input: [2, 4, 19, 35], out: 6, padding: (2, 0)),
+        WinogradCase(input: [5, 2, 3, 3], out: 1, padding: (0, 0)),
+        WinogradCase(input: [1, 3, 1, 1], out: 2, padding: (1, 1)),
+    ])
+    func winograd(_ c: WinogradCase) {
+        var r = SplitMix64(seed: 11)
+        let x = Tensor(shape: c.input) { _ in r.nextNormal() }
+        let w = Tensor(shape: [c.out, c.input[1], 3, 3]) { _ in r.nextNormal() * 0.3 }
+        let bias = Tensor(shape: [c.out]) { _ in r.nextNormal() }
+        let g = Convolution.geometry(input: c.input, weight: w.shape, stride: (1, 1), padding: c.padding, dilation: (1, 1))
+        let u = Winograd3x3.transformKernel(w)
+        let direct = Convolution.forward(x, weight: w, bias: bias, geometry: g)
+        let fast = Winograd3x3.forward(x, kernel: u, bias: bias, padding: c.padding)
+        #expect(fast.shape == direct.shape)
+        let dy = Tensor(shape: direct.shape) { _ in r.nextNormal() }
+        let directGradient = Convolution.backward(x, weight: w, outputGradient: dy, geometry: g, wantParameters: false).input!
+        let fastGradient = Winograd3x3.inputGradient(dy, kernel: u, inputShape: c.input, padding: c.padding)
+        // Rounding only: the transforms are exact in ±1 and ½; allow 1e-5 of the largest value.
+        for (a, b) in [(fast, direct), (fastGradient, directGradient)] {
+            let scale = b.scalars.map(abs).max()!
+            let worst = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!
+            #expect(worst <= 1e-5 * max(scale, 1), "largest difference \(worst) of \(scale)")
+        }
+    }
 }

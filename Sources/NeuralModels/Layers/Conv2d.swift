@@ -3,13 +3,18 @@ import TensorCore
 /// 2-D cross-correlation over NCHW input, weight [out, in, kh, kw] (PyTorch's
 /// `nn.Conv2d`, one group): y[b,o] = b_o + Σ_c W[o,c] ⋆ x[b,c] with stride, zero
 /// padding and dilation.
+///
+/// 3×3 stride-1 convolutions (the common case) run by Winograd's F(2×2, 3×3) with the
+/// kernel transformed once, when the weight is set; others lower to columns and one GEMM.
 public struct Conv2d: Layer {
-    public var weight: Tensor
+    public var weight: Tensor { didSet { transformedKernel = Self.transform(weight) } }
     public var bias: Tensor?
     public var stride: (Int, Int)
     public var padding: (Int, Int)
     public var dilation: (Int, Int)
     public var names: (weight: String, bias: String?)
+    /// The Winograd transform of a 3×3 `weight` ([16, out, in]), or nil for other kernels.
+    private var transformedKernel: Tensor?
 
     public init(
         weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
@@ -18,6 +23,18 @@ public struct Conv2d: Layer {
         self.weight = weight; self.bias = bias
         self.stride = stride; self.padding = padding; self.dilation = dilation
         self.names = names
+        self.transformedKernel = Self.transform(weight)
+    }
+
+    private static func transform(_ weight: Tensor) -> Tensor? {
+        weight.shape.count == 4 && weight.shape[2] == 3 && weight.shape[3] == 3
+            ? Winograd3x3.transformKernel(weight) : nil
+    }
+
+    /// The transformed kernel when this layer's geometry suits Winograd.
+    private var winogradKernel: Tensor? {
+        Winograd3x3.applies(kernel: (weight.shape[2], weight.shape[3]), stride: stride, dilation: dilation,
+                            padding: padding) ? transformedKernel : nil
     }
 
     public var op: String { "conv2d" }
@@ -48,16 +65,24 @@ public struct Conv2d: Layer {
     }
 
     public func forward(_ x: Tensor, noise: inout TrainingNoise?) -> (output: Tensor, auxiliary: Tensor?) {
-        (Convolution.forward(x, weight: weight, bias: bias, geometry: geometry(Array(x.shape.dropFirst()))), nil)
+        if let u = winogradKernel {
+            return (Winograd3x3.forward(x, kernel: u, bias: bias, padding: padding), nil)
+        }
+        return (Convolution.forward(x, weight: weight, bias: bias, geometry: geometry(Array(x.shape.dropFirst()))), nil)
     }
 
     public func pullback(_ r: LayerRecord, outputGradient dy: Tensor, wantParameters: Bool)
         -> (input: Tensor, parameters: [Tensor])
     {
-        let g = Convolution.backward(r.input, weight: weight, outputGradient: dy,
-                                     geometry: geometry(Array(r.input.shape.dropFirst())), wantParameters: wantParameters)
-        guard wantParameters else { return (g.input!, []) }
-        return (g.input!, bias == nil ? [g.weight!] : [g.weight!, g.bias!])
+        let u = winogradKernel
+        let g = u != nil && !wantParameters
+            ? (input: nil, weight: nil, bias: nil)
+            : Convolution.backward(r.input, weight: weight, outputGradient: dy,
+                                   geometry: geometry(Array(r.input.shape.dropFirst())),
+                                   wantInput: u == nil, wantParameters: wantParameters)
+        let dx = u.map { Winograd3x3.inputGradient(dy, kernel: $0, inputShape: r.input.shape, padding: padding) } ?? g.input!
+        guard wantParameters else { return (dx, []) }
+        return (dx, bias == nil ? [g.weight!] : [g.weight!, g.bias!])
     }
 }
 

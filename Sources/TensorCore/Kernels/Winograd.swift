@@ -1,0 +1,281 @@
+/// 3×3, stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3)
+/// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+///
+/// Each 2×2 block of output comes from a 4×4 tile of input: with the transforms
+/// `V = Bᵀ d B` (input tile), `U = G g Gᵀ` (kernel) and `Y = Aᵀ M A`, the 16 products
+/// `M[ξ] = Σ_c U[ξ, o, c] · V[ξ, c]` are 16 matrix products over channels — 2.25× fewer
+/// multiply-adds than the direct convolution and no 9× column matrix. The transforms use
+/// only ±1 and ½, so the result differs from the direct sum by rounding alone (≈ 1e-6
+/// relative).
+///
+/// The pullback with respect to the input is the same kind of convolution: the adjoint
+/// of a 3×3 correlation with padding p is a correlation of the output gradient with the
+/// flipped, channel-transposed kernel and padding 2 − p. Flipping a kernel permutes its
+/// transform (`G·J₃ = S·G`, S swapping rows 0 and 3), so one transformed kernel serves
+/// both directions.
+public enum Winograd3x3 {
+    /// Transformed tile entries: 4×4.
+    static let tileEntries = 16
+
+    /// Whether a convolution with this kernel, stride, dilation and padding runs here.
+    public static func applies(kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int), padding: (Int, Int)) -> Bool {
+        kernel == (3, 3) && stride == (1, 1) && dilation == (1, 1)
+            && (0...2).contains(padding.0) && (0...2).contains(padding.1)
+    }
+
+    /// `U[ξ, o, c] = (G · W[o, c] · Gᵀ)[ξ]` for a weight [O, C, 3, 3]; shape [16, O, C].
+    public static func transformKernel(_ weight: Tensor) -> Tensor {
+        precondition(weight.shape.count == 4 && weight.shape[2] == 3 && weight.shape[3] == 3, "Winograd needs a 3×3 kernel")
+        let (outC, inC) = (weight.shape[0], weight.shape[1])
+        var u = Tensor(uninitializedShape: [tileEntries, outC, inC])
+        let plane = outC * inC
+        weight.withUnsafeBufferPointer { w in
+            u.withUnsafeMutableBufferPointer { up in
+                for pair in 0..<plane {
+                    let g = w.baseAddress! + pair * 9
+                    // G·g (4 rows of 3), then each row (a, b, c) of it times Gᵀ.
+                    for i in 0..<4 {
+                        func entry(_ j: Int) -> Float {
+                            let (a, b, c) = (g[j], g[3 + j], g[6 + j])
+                            switch i {
+                            case 0: return a
+                            case 1: return (a + b + c) * 0.5
+                            case 2: return (a - b + c) * 0.5
+                            default: return c
+                            }
+                        }
+                        let (a, b, c) = (entry(0), entry(1), entry(2))
+                        let o = up.baseAddress! + 4 * i * plane + pair
+                        o[0] = a
+                        o[plane] = (a + b + c) * 0.5
+                        o[2 * plane] = (a - b + c) * 0.5
+                        o[3 * plane] = c
+                    }
+                }
+            }
+        }
+        return u
+    }
+
+    /// y = conv(x, W) + b for x [B, C, H, W], with `u` = ``transformKernel(_:)`` of W [O, C, 3, 3].
+    public static func forward(_ x: Tensor, kernel u: Tensor, bias: Tensor?, padding: (Int, Int)) -> Tensor {
+        let (outC, inC) = (u.shape[1], u.shape[2])
+        precondition(x.shape.count == 4 && x.shape[1] == inC, "Winograd input does not match the kernel")
+        var y = Tensor(uninitializedShape: [x.shape[0], outC, x.shape[2] + 2 * padding.0 - 2, x.shape[3] + 2 * padding.1 - 2])
+        x.withUnsafeBufferPointer { xp in
+            u.withUnsafeBufferPointer { up in
+                y.withUnsafeMutableBufferPointer { yp in
+                    if let bias {
+                        bias.withUnsafeBufferPointer { bp in
+                            convolve(xp.baseAddress!, shape: x.shape, padding: padding, kernel: up.baseAddress!,
+                                     outChannels: outC, adjoint: false, bias: bp.baseAddress!, into: yp.baseAddress!)
+                        }
+                    } else {
+                        convolve(xp.baseAddress!, shape: x.shape, padding: padding, kernel: up.baseAddress!,
+                                 outChannels: outC, adjoint: false, bias: nil, into: yp.baseAddress!)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// dL/dx of ``forward(_:kernel:bias:padding:)`` given dL/dy [B, O, H', W'], for an input of
+    /// `inputShape` [B, C, H, W].
+    public static func inputGradient(_ dy: Tensor, kernel u: Tensor, inputShape: [Int], padding: (Int, Int)) -> Tensor {
+        let (outC, inC) = (u.shape[1], u.shape[2])
+        precondition(dy.shape.count == 4 && dy.shape[1] == outC, "Winograd gradient does not match the kernel")
+        let adjointPadding = (2 - padding.0, 2 - padding.1)
+        var dx = Tensor(uninitializedShape: inputShape)
+        precondition(dy.shape[2] + 2 * adjointPadding.0 - 2 == inputShape[2]
+                     && dy.shape[3] + 2 * adjointPadding.1 - 2 == inputShape[3], "Winograd gradient extent mismatch")
+        dy.withUnsafeBufferPointer { gp in
+            u.withUnsafeBufferPointer { up in
+                dx.withUnsafeMutableBufferPointer { dp in
+                    convolve(gp.baseAddress!, shape: dy.shape, padding: adjointPadding, kernel: up.baseAddress!,
+                             outChannels: inC, adjoint: true, bias: nil, into: dp.baseAddress!)
+                }
+            }
+        }
+        return dx
+    }
+
+    /// The correlation of `x` (shape [B, C, H, W]) with a transformed kernel, padding `padding`:
+    /// output [B, outChannels, H + 2ph − 2, W + 2pw − 2]. With `adjoint`, the kernel `u` is
+    /// [16, C, outChannels] and is applied flipped and transposed (the input pullback).
+    static func convolve(
+        _ x: UnsafePointer<Float>, shape: [Int], padding: (Int, Int), kernel u: UnsafePointer<Float>,
+        outChannels: Int, adjoint: Bool, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+    ) {
+        let (batch, channels, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let oh = h + 2 * padding.0 - 2, ow = w + 2 * padding.1 - 2
+        let tilesY = (oh + 1) / 2, tilesX = (ow + 1) / 2
+        let tiles = batch * tilesY * tilesX
+        let scratch = Scratch.shared
+        let vStride = entryStride(channels * tiles), mStride = entryStride(outChannels * tiles)
+        let v = scratch.buffer(0, count: tileEntries * vStride)
+        let m = scratch.buffer(1, count: tileEntries * mStride)
+        transformInput(x, batch: batch, channels: channels, height: h, width: w, padding: padding,
+                       tilesY: tilesY, tilesX: tilesX, entryStride: vStride, into: v)
+        let kernelPlane = channels * outChannels
+        for xi in 0..<tileEntries {
+            let vb = v + xi * vStride, mb = m + xi * mStride
+            if adjoint {
+                // Flipping the kernel swaps transform rows/columns 0 and 3.
+                let (i, j) = (xi / 4, xi % 4)
+                let flipped = 4 * (i == 0 ? 3 : i == 3 ? 0 : i) + (j == 0 ? 3 : j == 3 ? 0 : j)
+                BLAS.gemm(transA: true, m: outChannels, n: tiles, k: channels,
+                          a: u + flipped * kernelPlane, b: vb, c: mb)
+            } else {
+                BLAS.gemm(m: outChannels, n: tiles, k: channels, a: u + xi * kernelPlane, b: vb, c: mb)
+            }
+        }
+        transformOutput(m, batch: batch, channels: outChannels, height: oh, width: ow,
+                        tilesY: tilesY, tilesX: tilesX, entryStride: mStride, bias: bias, into: y)
+    }
+
+    /// The distance between the 16 planes of a transformed buffer, for planes of `count`
+    /// floats: a multiple of 4 KiB plus one cache line, so the 16 streams a tile reads or
+    /// writes fall in different cache sets (at a power-of-two distance they would all
+    /// compete for one set and thrash L1).
+    /// The input transform may write 7 floats past a plane's `count`; the padding holds them.
+    static func entryStride(_ count: Int) -> Int {
+        (count + 1023) / 1024 * 1024 + 16
+    }
+
+    /// `V[ξ, c, t] = (Bᵀ d B)[ξ]` for every 4×4 input tile d (zero outside the image), with
+    /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]];
+    /// tile t = (b, ty, tx) starts at row 2·ty − ph, column 2·tx − pw.
+    ///
+    /// Each padded input row is split into its even and odd columns, so the four columns
+    /// of tile tx are even[tx], odd[tx], even[tx + 1], odd[tx + 1]: the loop runs over 8
+    /// tiles at once with contiguous loads and stores. A row's last group may write up to
+    /// 7 tiles past its end, into the next row (written after it: channels outermost) or
+    /// the plane's padding (see ``entryStride(_:)``).
+    static func transformInput(
+        _ x: UnsafePointer<Float>, batch: Int, channels: Int, height h: Int, width w: Int,
+        padding: (Int, Int), tilesY: Int, tilesX: Int, entryStride es: Int, into v: UnsafeMutablePointer<Float>
+    ) {
+        let tiles = batch * tilesY * tilesX
+        let half = (tilesX + 16) / 8 * 8           // ≥ tilesX + 8 columns of each parity
+        let rowWidth = 2 * half
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: rowWidth + 8 * half)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 0, count: rowWidth + 8 * half)
+        let padded = buffer, split = buffer + rowWidth
+        let e0 = split, o0 = e0 + half, e1 = o0 + half, o1 = e1 + half
+        let e2 = o1 + half, o2 = e2 + half, e3 = o2 + half, o3 = e3 + half
+        for c in 0..<channels {
+            for b in 0..<batch {
+                let image = x + (b * channels + c) * h * w
+                for ty in 0..<tilesY {
+                    for i in 0..<4 {
+                        let even = split + 2 * i * half, odd = even + half
+                        let sy = 2 * ty - padding.0 + i
+                        guard sy >= 0 && sy < h else {
+                            even.update(repeating: 0, count: 2 * half)
+                            continue
+                        }
+                        let lead = padding.1
+                        padded.update(repeating: 0, count: lead)
+                        (padded + lead).update(from: image + sy * w, count: w)
+                        (padded + lead + w).update(repeating: 0, count: rowWidth - lead - w)
+                        for k in stride(from: 0, to: half, by: 8) {
+                            let pair = load(SIMD16<Float>.self, padded + 2 * k)
+                            store(pair.evenHalf, even + k)
+                            store(pair.oddHalf, odd + k)
+                        }
+                    }
+                    let out = v + c * tiles + (b * tilesY + ty) * tilesX
+                    for tx in stride(from: 0, to: tilesX, by: 8) {
+                        let r = SIMD8<Float>.self
+                        // Bᵀ d (rows combined), per column j = 0…3.
+                        let t00 = load(r, e0 + tx) - load(r, e2 + tx), t01 = load(r, o0 + tx) - load(r, o2 + tx)
+                        let t02 = load(r, e0 + tx + 1) - load(r, e2 + tx + 1)
+                        let t03 = load(r, o0 + tx + 1) - load(r, o2 + tx + 1)
+                        let t10 = load(r, e1 + tx) + load(r, e2 + tx), t11 = load(r, o1 + tx) + load(r, o2 + tx)
+                        let t12 = load(r, e1 + tx + 1) + load(r, e2 + tx + 1)
+                        let t13 = load(r, o1 + tx + 1) + load(r, o2 + tx + 1)
+                        let t20 = load(r, e2 + tx) - load(r, e1 + tx), t21 = load(r, o2 + tx) - load(r, o1 + tx)
+                        let t22 = load(r, e2 + tx + 1) - load(r, e1 + tx + 1)
+                        let t23 = load(r, o2 + tx + 1) - load(r, o1 + tx + 1)
+                        let t30 = load(r, e1 + tx) - load(r, e3 + tx), t31 = load(r, o1 + tx) - load(r, o3 + tx)
+                        let t32 = load(r, e1 + tx + 1) - load(r, e3 + tx + 1)
+                        let t33 = load(r, o1 + tx + 1) - load(r, o3 + tx + 1)
+                        // (Bᵀ d) B, row by row: ξ = 4i + j.
+                        let o = out + tx
+                        store(t00 - t02, o); store(t01 + t02, o + es)
+                        store(t02 - t01, o + 2 * es); store(t01 - t03, o + 3 * es)
+                        store(t10 - t12, o + 4 * es); store(t11 + t12, o + 5 * es)
+                        store(t12 - t11, o + 6 * es); store(t11 - t13, o + 7 * es)
+                        store(t20 - t22, o + 8 * es); store(t21 + t22, o + 9 * es)
+                        store(t22 - t21, o + 10 * es); store(t21 - t23, o + 11 * es)
+                        store(t30 - t32, o + 12 * es); store(t31 + t32, o + 13 * es)
+                        store(t32 - t31, o + 14 * es); store(t31 - t33, o + 15 * es)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `y[b, o, 2ty + i, 2tx + j] = (Aᵀ M A)[i, j] (+ bias[o])`, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]];
+    /// the last row or column of a tile is dropped where the extent is odd. Runs over 8
+    /// tiles at once; a row's last group reads past its end (values never stored).
+    static func transformOutput(
+        _ m: UnsafePointer<Float>, batch: Int, channels: Int, height oh: Int, width ow: Int,
+        tilesY: Int, tilesX: Int, entryStride es: Int, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        let tiles = batch * tilesY * tilesX
+        let width = (tilesX + 7) / 8 * 16
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
+        defer { rows.deallocate() }
+        let top = rows, bottom = rows + width
+        let r = SIMD8<Float>.self
+        for b in 0..<batch {
+            for o in 0..<channels {
+                let plane = y + (b * channels + o) * oh * ow
+                let add = SIMD8<Float>(repeating: bias?[o] ?? 0)
+                for ty in 0..<tilesY {
+                    let p = m + o * tiles + (b * tilesY + ty) * tilesX
+                    for tx in stride(from: 0, to: tilesX, by: 8) {
+                        let q = p + tx
+                        // Aᵀ M (rows combined), per column j, then times A.
+                        let m10 = load(r, q + 4 * es), m11 = load(r, q + 5 * es)
+                        let m12 = load(r, q + 6 * es), m13 = load(r, q + 7 * es)
+                        let m20 = load(r, q + 8 * es), m21 = load(r, q + 9 * es)
+                        let m22 = load(r, q + 10 * es), m23 = load(r, q + 11 * es)
+                        let s00 = load(r, q) + m10 + m20, s01 = load(r, q + es) + m11 + m21
+                        let s02 = load(r, q + 2 * es) + m12 + m22, s03 = load(r, q + 3 * es) + m13 + m23
+                        let s10 = m10 - m20 - load(r, q + 12 * es), s11 = m11 - m21 - load(r, q + 13 * es)
+                        let s12 = m12 - m22 - load(r, q + 14 * es), s13 = m13 - m23 - load(r, q + 15 * es)
+                        var upper = SIMD16<Float>(), lower = SIMD16<Float>()
+                        upper.evenHalf = s00 + s01 + s02 + add
+                        upper.oddHalf = s01 - s02 - s03 + add
+                        lower.evenHalf = s10 + s11 + s12 + add
+                        lower.oddHalf = s11 - s12 - s13 + add
+                        store(upper, top + 2 * tx)
+                        store(lower, bottom + 2 * tx)
+                    }
+                    (plane + 2 * ty * ow).update(from: top, count: ow)
+                    if 2 * ty + 1 < oh { (plane + (2 * ty + 1) * ow).update(from: bottom, count: ow) }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func load<V: SIMD>(_: V.Type, _ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+
+    @inline(__always)
+    static func load<V: SIMD>(_ t: V.Type, _ p: UnsafeMutablePointer<Float>) -> V where V.Scalar == Float {
+        load(t, UnsafePointer(p))
+    }
+
+    @inline(__always)
+    static func store<V: SIMD>(_ value: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: V.self)
+    }
+}
