@@ -1,3 +1,5 @@
+import Foundation
+
 /// 3×3, stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3)
 /// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
 ///
@@ -110,29 +112,45 @@ public enum Winograd3x3 {
         let (batch, channels, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let oh = h + 2 * padding.0 - 2, ow = w + 2 * padding.1 - 2
         let tilesY = (oh + 1) / 2, tilesX = (ow + 1) / 2
-        let tiles = batch * tilesY * tilesX
+        // Tile rows (b, ty) go through in chunks whose transformed input and products fit
+        // in L2 together, so the 16 products read what the transform just wrote.
+        let perRow = tileEntries * (channels + outChannels) * tilesX * MemoryLayout<Float>.stride
+        let chunkRows = max(1, chunkBytes / perRow)
         let scratch = Scratch.shared
-        let vStride = entryStride(channels * tiles), mStride = entryStride(outChannels * tiles)
+        let most = min(chunkRows, batch * tilesY) * tilesX
+        let vStride = entryStride(channels * most), mStride = entryStride(outChannels * most)
         let v = scratch.buffer(0, count: tileEntries * vStride)
         let m = scratch.buffer(1, count: tileEntries * mStride)
-        transformInput(x, batch: batch, channels: channels, height: h, width: w, padding: padding,
-                       tilesY: tilesY, tilesX: tilesX, entryStride: vStride, into: v)
         let kernelPlane = channels * outChannels
-        for xi in 0..<tileEntries {
-            let vb = v + xi * vStride, mb = m + xi * mStride
-            if adjoint {
-                // Flipping the kernel swaps transform rows/columns 0 and 3.
-                let (i, j) = (xi / 4, xi % 4)
-                let flipped = 4 * (i == 0 ? 3 : i == 3 ? 0 : i) + (j == 0 ? 3 : j == 3 ? 0 : j)
-                BLAS.gemm(transA: true, m: outChannels, n: tiles, k: channels,
-                          a: u + flipped * kernelPlane, b: vb, c: mb)
-            } else {
-                BLAS.gemm(m: outChannels, n: tiles, k: channels, a: u + xi * kernelPlane, b: vb, c: mb)
+        for first in stride(from: 0, to: batch * tilesY, by: chunkRows) {
+            let rows = first..<min(first + chunkRows, batch * tilesY)
+            let tiles = rows.count * tilesX
+            transformInput(x, channels: channels, height: h, width: w, padding: padding,
+                           tilesY: tilesY, tilesX: tilesX, rows: rows, entryStride: vStride, into: v)
+            // OpenBLAS clears C element by element when beta = 0; memset is several times faster.
+            m.update(repeating: 0, count: tileEntries * mStride)
+            for xi in 0..<tileEntries {
+                let vb = v + xi * vStride, mb = m + xi * mStride
+                if adjoint {
+                    // Flipping the kernel swaps transform rows/columns 0 and 3.
+                    let (i, j) = (xi / 4, xi % 4)
+                    let flipped = 4 * (i == 0 ? 3 : i == 3 ? 0 : i) + (j == 0 ? 3 : j == 3 ? 0 : j)
+                    BLAS.gemm(transA: true, m: outChannels, n: tiles, k: channels,
+                              a: u + flipped * kernelPlane, b: vb, beta: 1, c: mb)
+                } else {
+                    BLAS.gemm(m: outChannels, n: tiles, k: channels, a: u + xi * kernelPlane, b: vb, beta: 1, c: mb)
+                }
             }
+            transformOutput(m, channels: outChannels, height: oh, width: ow, tilesY: tilesY, tilesX: tilesX,
+                            rows: rows, entryStride: mStride, bias: bias, into: y)
         }
-        transformOutput(m, batch: batch, channels: outChannels, height: oh, width: ow,
-                        tilesY: tilesY, tilesX: tilesX, entryStride: mStride, bias: bias, into: y)
     }
+
+    /// The budget of one chunk's transformed input and products.
+    static let chunkBytes: Int = {
+        if let s = getenv("PROBEFARM_WINOGRAD_KB"), let k = Int(String(cString: s)) { return k * 1024 }
+        return 256 * 1024
+    }()
 
     /// The distance between the 16 planes of a transformed buffer, for planes of `count`
     /// floats: a multiple of 4 KiB plus one cache line, so the 16 streams a tile reads or
@@ -147,97 +165,89 @@ public enum Winograd3x3 {
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]];
     /// tile t = (b, ty, tx) starts at row 2·ty − ph, column 2·tx − pw.
     ///
-    /// Each padded input row is split into its even and odd columns, so the four columns
-    /// of tile tx are even[tx], odd[tx], even[tx + 1], odd[tx + 1]: the loop runs over 8
-    /// tiles at once with contiguous loads and stores. A row's last group may write up to
-    /// 7 tiles past its end, into the next row (written after it: channels outermost) or
-    /// the plane's padding (see ``entryStride(_:)``).
+    /// The rows an image's tiles read are first copied with their zero padding; then 8
+    /// tiles at a time take their four columns from two 16-wide loads per row (even and
+    /// odd lanes), so every load and store is contiguous. A row's last group may write up
+    /// to 7 tiles past its end, into the next row (written after it: channels outermost)
+    /// or the plane's padding (see ``entryStride(_:)``).
     static func transformInput(
-        _ x: UnsafePointer<Float>, batch: Int, channels: Int, height h: Int, width w: Int,
-        padding: (Int, Int), tilesY: Int, tilesX: Int, entryStride es: Int, into v: UnsafeMutablePointer<Float>
+        _ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, padding: (Int, Int),
+        tilesY: Int, tilesX: Int, rows: Range<Int>, entryStride es: Int, into v: UnsafeMutablePointer<Float>
     ) {
-        let tiles = batch * tilesY * tilesX
-        let half = (tilesX + 16) / 8 * 8           // ≥ tilesX + 8 columns of each parity
-        let rowWidth = 2 * half
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: rowWidth + 8 * half)
-        defer { buffer.deallocate() }
-        buffer.initialize(repeating: 0, count: rowWidth + 8 * half)
-        let padded = buffer, split = buffer + rowWidth
-        let e0 = split, o0 = e0 + half, e1 = o0 + half, o1 = e1 + half
-        let e2 = o1 + half, o2 = e2 + half, e3 = o2 + half, o3 = e3 + half
+        let tiles = rows.count * tilesX
+        let rowWidth = (2 * tilesX + 32 + 15) / 16 * 16   // the last group reads 2·tx + 17 < 2·tilesX + 32
+        let paddedRows = 2 * tilesY + 2
+        let planes = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * rowWidth)
+        defer { planes.deallocate() }
         for c in 0..<channels {
-            for b in 0..<batch {
-                let image = x + (b * channels + c) * h * w
-                for ty in 0..<tilesY {
-                    for i in 0..<4 {
-                        let even = split + 2 * i * half, odd = even + half
-                        let sy = 2 * ty - padding.0 + i
+            var image = -1
+            for row in rows {
+                let (b, ty) = row.quotientAndRemainder(dividingBy: tilesY)
+                if b != image {
+                    // The padded rows this chunk's tiles of image b read.
+                    image = b
+                    let lastTileRow = min(rows.upperBound - 1, (b + 1) * tilesY - 1) - b * tilesY
+                    let src = x + (b * channels + c) * h * w
+                    for r in (2 * ty)..<(2 * lastTileRow + 4) {
+                        let dst = planes + r * rowWidth, sy = r - padding.0
                         guard sy >= 0 && sy < h else {
-                            even.update(repeating: 0, count: 2 * half)
+                            dst.update(repeating: 0, count: rowWidth)
                             continue
                         }
-                        let lead = padding.1
-                        padded.update(repeating: 0, count: lead)
-                        (padded + lead).update(from: image + sy * w, count: w)
-                        (padded + lead + w).update(repeating: 0, count: rowWidth - lead - w)
-                        for k in stride(from: 0, to: half, by: 8) {
-                            let pair = load(SIMD16<Float>.self, padded + 2 * k)
-                            store(pair.evenHalf, even + k)
-                            store(pair.oddHalf, odd + k)
-                        }
+                        dst.update(repeating: 0, count: padding.1)
+                        (dst + padding.1).update(from: src + sy * w, count: w)
+                        (dst + padding.1 + w).update(repeating: 0, count: rowWidth - padding.1 - w)
                     }
-                    let out = v + c * tiles + (b * tilesY + ty) * tilesX
-                    for tx in stride(from: 0, to: tilesX, by: 8) {
-                        let r = SIMD8<Float>.self
-                        // Bᵀ d (rows combined), per column j = 0…3.
-                        let t00 = load(r, e0 + tx) - load(r, e2 + tx), t01 = load(r, o0 + tx) - load(r, o2 + tx)
-                        let t02 = load(r, e0 + tx + 1) - load(r, e2 + tx + 1)
-                        let t03 = load(r, o0 + tx + 1) - load(r, o2 + tx + 1)
-                        let t10 = load(r, e1 + tx) + load(r, e2 + tx), t11 = load(r, o1 + tx) + load(r, o2 + tx)
-                        let t12 = load(r, e1 + tx + 1) + load(r, e2 + tx + 1)
-                        let t13 = load(r, o1 + tx + 1) + load(r, o2 + tx + 1)
-                        let t20 = load(r, e2 + tx) - load(r, e1 + tx), t21 = load(r, o2 + tx) - load(r, o1 + tx)
-                        let t22 = load(r, e2 + tx + 1) - load(r, e1 + tx + 1)
-                        let t23 = load(r, o2 + tx + 1) - load(r, o1 + tx + 1)
-                        let t30 = load(r, e1 + tx) - load(r, e3 + tx), t31 = load(r, o1 + tx) - load(r, o3 + tx)
-                        let t32 = load(r, e1 + tx + 1) - load(r, e3 + tx + 1)
-                        let t33 = load(r, o1 + tx + 1) - load(r, o3 + tx + 1)
-                        // (Bᵀ d) B, row by row: ξ = 4i + j.
-                        let o = out + tx
-                        store(t00 - t02, o); store(t01 + t02, o + es)
-                        store(t02 - t01, o + 2 * es); store(t01 - t03, o + 3 * es)
-                        store(t10 - t12, o + 4 * es); store(t11 + t12, o + 5 * es)
-                        store(t12 - t11, o + 6 * es); store(t11 - t13, o + 7 * es)
-                        store(t20 - t22, o + 8 * es); store(t21 + t22, o + 9 * es)
-                        store(t22 - t21, o + 10 * es); store(t21 - t23, o + 11 * es)
-                        store(t30 - t32, o + 12 * es); store(t31 + t32, o + 13 * es)
-                        store(t32 - t31, o + 14 * es); store(t31 - t33, o + 15 * es)
-                    }
+                }
+                let d0 = planes + 2 * ty * rowWidth, d1 = d0 + rowWidth, d2 = d1 + rowWidth, d3 = d2 + rowWidth
+                let out = v + c * tiles + (row - rows.lowerBound) * tilesX
+                let r = SIMD16<Float>.self
+                for tx in stride(from: 0, to: tilesX, by: 8) {
+                    // Columns 2·tx + j of each row: j = 0, 1 from one load, j = 2, 3 from the next.
+                    let a0 = load(r, d0 + 2 * tx), b0 = load(r, d0 + 2 * tx + 2)
+                    let a1 = load(r, d1 + 2 * tx), b1 = load(r, d1 + 2 * tx + 2)
+                    let a2 = load(r, d2 + 2 * tx), b2 = load(r, d2 + 2 * tx + 2)
+                    let a3 = load(r, d3 + 2 * tx), b3 = load(r, d3 + 2 * tx + 2)
+                    // Bᵀ d (rows combined), as pairs of columns (0, 1) and (2, 3), then
+                    // (Bᵀ d) B along each row i: ξ = 4i + j.
+                    let o = out + tx
+                    storeRow(a0 - a2, b0 - b2, o, es)
+                    storeRow(a1 + a2, b1 + b2, o + 4 * es, es)
+                    storeRow(a2 - a1, b2 - b1, o + 8 * es, es)
+                    storeRow(a1 - a3, b1 - b3, o + 12 * es, es)
                 }
             }
         }
+    }
+
+    /// One row of Bᵀ d for 8 tiles — columns 0, 1 interleaved in `a`, 2, 3 in `b` — times B.
+    @inline(__always)
+    static func storeRow(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ o: UnsafeMutablePointer<Float>, _ es: Int) {
+        let t0 = a.evenHalf, t1 = a.oddHalf, t2 = b.evenHalf, t3 = b.oddHalf
+        store(t0 - t2, o); store(t1 + t2, o + es)
+        store(t2 - t1, o + 2 * es); store(t1 - t3, o + 3 * es)
     }
 
     /// `y[b, o, 2ty + i, 2tx + j] = (Aᵀ M A)[i, j] (+ bias[o])`, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]];
     /// the last row or column of a tile is dropped where the extent is odd. Runs over 8
     /// tiles at once; a row's last group reads past its end (values never stored).
     static func transformOutput(
-        _ m: UnsafePointer<Float>, batch: Int, channels: Int, height oh: Int, width ow: Int,
-        tilesY: Int, tilesX: Int, entryStride es: Int, bias: UnsafePointer<Float>?,
-        into y: UnsafeMutablePointer<Float>
+        _ m: UnsafePointer<Float>, channels: Int, height oh: Int, width ow: Int, tilesY: Int, tilesX: Int,
+        rows: Range<Int>, entryStride es: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
     ) {
-        let tiles = batch * tilesY * tilesX
+        let tiles = rows.count * tilesX
         let width = (tilesX + 7) / 8 * 16
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
-        defer { rows.deallocate() }
-        let top = rows, bottom = rows + width
+        let lines = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
+        defer { lines.deallocate() }
+        let top = lines, bottom = lines + width
         let r = SIMD8<Float>.self
-        for b in 0..<batch {
+        for row in rows {
+            let (b, ty) = row.quotientAndRemainder(dividingBy: tilesY)
             for o in 0..<channels {
                 let plane = y + (b * channels + o) * oh * ow
                 let add = SIMD8<Float>(repeating: bias?[o] ?? 0)
-                for ty in 0..<tilesY {
-                    let p = m + o * tiles + (b * tilesY + ty) * tilesX
+                do {
+                    let p = m + o * tiles + (row - rows.lowerBound) * tilesX
                     for tx in stride(from: 0, to: tilesX, by: 8) {
                         let q = p + tx
                         // Aᵀ M (rows combined), per column j, then times A.
