@@ -77,7 +77,13 @@ enum EngineBenchmark {
         var gradientsPerSecondTotal: Double
     }
 
-    static func time(minTime: Double, repeats: Int, _ body: () -> Void) -> Double {
+    /// Seconds per call of `body`; with `calls`, exactly that many untimed calls (a fixed
+    /// workload for perf or valgrind, whose counts do not depend on the machine's load).
+    static func time(minTime: Double, repeats: Int, calls: Int? = nil, _ body: () -> Void) -> Double {
+        if let calls {
+            for _ in 0..<calls { body() }
+            return .nan
+        }
         for _ in 0..<3 { body() }
         var n = 1
         while true {
@@ -96,7 +102,7 @@ enum EngineBenchmark {
         return samples.sorted()[repeats / 2]
     }
 
-    static func run(batches: [Int], cases: [String], minTime: Double, repeats: Int) throws -> [Row] {
+    static func run(batches: [Int], cases: [String], minTime: Double, repeats: Int, calls: Int? = nil) throws -> [Row] {
         var rng = SplitMix64(seed: 0)
         let dec = try decoder(&rng), net = try cnn(&rng)
         var rng2 = SplitMix64(seed: 1)
@@ -109,7 +115,7 @@ enum EngineBenchmark {
                 let q = Tensor(shape: [b, dim]) { _ in r.nextNormal() }
                 let targets = (0..<b).map { $0 % (c == "vae_cnn" ? 10 : 2) }
                 let nets = c == "vae_cnn" ? [dec, net] : [small]
-                let t = time(minTime: minTime, repeats: repeats) {
+                let t = time(minTime: minTime, repeats: repeats, calls: calls) {
                     _ = valueAndGradient(nets, q, targets: targets, prior: c == "vae_cnn")
                 }
                 rows.append(Row(case: c, batch: b, medianSecondsPerCall: t, gradientsPerSecondPerChain: 1 / t,

@@ -2,7 +2,7 @@ import Foundation
 import NeuralModels
 import TensorCore
 
-// probefarm-bench engine [--batches 1,8,64] [--json FILE]
+// probefarm-bench engine [--batches 1,8,64] [--json FILE] [--calls N (untimed, for perf/valgrind)]
 // probefarm-bench diagnostics FILE.npy [--json FILE]
 // Prints figures; Scripts/bench.sh runs it beside the peers and prints ratios.
 
@@ -19,6 +19,7 @@ let batches = (option("--batches") ?? "1,8,64").split(separator: ",").compactMap
 let cases = (option("--cases") ?? "vae_cnn,mlp").split(separator: ",").map(String.init)
 let repeats = Int(option("--repeats") ?? "7") ?? 7
 let minTime = Double(option("--min-time") ?? "0.25") ?? 0.25
+let calls = option("--calls").flatMap { Int($0) }
 
 @MainActor func emit(_ object: some Encodable) {
     guard let jsonPath else { return }
@@ -30,7 +31,8 @@ let minTime = Double(option("--min-time") ?? "0.25") ?? 0.25
 switch args.first {
 case "engine":
     print("ProbeFarm engine: BLAS \(BLAS.coreName), \(BLAS.threads) thread(s)")
-    let rows = try EngineBenchmark.run(batches: batches, cases: cases, minTime: minTime, repeats: repeats)
+    let rows = try EngineBenchmark.run(batches: batches, cases: cases, minTime: minTime, repeats: repeats,
+                                          calls: calls)
     for r in rows {
         print(String(format: "%-8@ B=%3d  %9.3f ms/call  %11.1f grad/s/chain  %11.1f grad/s total",
                      r.case as NSString, r.batch, r.medianSecondsPerCall * 1e3, r.gradientsPerSecondPerChain,

@@ -87,4 +87,30 @@ struct TensorTests {
             #expect(worst <= 1e-5 * max(scale, 1), "largest difference \(worst) of \(scale)")
         }
     }
+
+    @Test("2×2 max pooling over wide rows (8 windows at a time) keeps the first maximum, NaN winning")
+    func pairPoolingFastPath() {
+        // Few distinct values, so windows tie; NaNs and signed zeros among them; width 37
+        // gives 18 windows per row: two groups of 8 and a tail of 2, and an odd last column.
+        var r = SplitMix64(seed: 5)
+        let choices: [Float] = [0, -0.0, 1, 2, .nan, -1]
+        let shape = [2, 3, 6, 37]
+        let x = Tensor(shape: shape) { _ in choices[Int(r.next() % UInt64(choices.count))] }
+        let window = Pooling.Window(kernel: (2, 2), stride: (2, 2), padding: (0, 0))
+        let y = Pooling.maxForward(x, window: window)
+        #expect(y.shape == [2, 3, 3, 18])
+        for p in 0..<6 {
+            for oy in 0..<3 {
+                for ox in 0..<18 {
+                    // The scan-order reference: the first value that is NaN or larger than all before it.
+                    let base = p * 6 * 37 + 2 * oy * 37 + 2 * ox
+                    let window = [x[flat: base], x[flat: base + 1], x[flat: base + 37], x[flat: base + 38]]
+                    var best = window[0]
+                    for v in window.dropFirst() where !best.isNaN && (v > best || v.isNaN) { best = v }
+                    let got = y[flat: (p * 3 + oy) * 18 + ox]
+                    #expect(got.bitPattern == best.bitPattern || (got.isNaN && best.isNaN), "window \(window)")
+                }
+            }
+        }
+    }
 }

@@ -3,15 +3,37 @@ import TensorCore
 /// y = x Wᵀ + b over the last axis, W of shape [out, in] (PyTorch's `nn.Linear`).
 ///
 /// Pullbacks: dL/dx = dL/dy · W, dL/dW = (dL/dy)ᵀ x, dL/db = Σ dL/dy over rows.
+///
+/// Small layers (at most ``transposeLimit`` weights) keep a copy of Wᵀ: a pass over one or
+/// two rows (a chain or two) then accumulates contiguous rows of Wᵀ, vectorised across the
+/// outputs, instead of taking one short dot product per output.
 public struct Linear: Layer {
-    public var weight: Tensor
+    public var weight: Tensor { didSet { transposedWeight = Self.transpose(weight) } }
     public var bias: Tensor?
     public var names: (weight: String, bias: String?)
+    /// Wᵀ, [in, out], for a small weight; nil otherwise.
+    private var transposedWeight: Tensor?
+
+    /// The largest weight (in elements) that gets a transposed copy: 256 KiB.
+    public static let transposeLimit = 65_536
 
     public init(weight: Tensor, bias: Tensor?, names: (weight: String, bias: String?) = ("weight", "bias")) {
         self.weight = weight
         self.bias = bias
         self.names = names
+        self.transposedWeight = Self.transpose(weight)
+    }
+
+    private static func transpose(_ w: Tensor) -> Tensor? {
+        guard w.shape.count == 2, w.count <= transposeLimit else { return nil }
+        let (out, inF) = (w.shape[0], w.shape[1])
+        var t = Tensor(uninitializedShape: [inF, out])
+        w.withUnsafeBufferPointer { wp in
+            t.withUnsafeMutableBufferPointer { tp in
+                for o in 0..<out { for i in 0..<inF { tp[i * out + o] = wp[o * inF + i] } }
+            }
+        }
+        return t
     }
 
     public var op: String { "linear" }
@@ -42,6 +64,13 @@ public struct Linear: Layer {
                 }
             }
             x.withUnsafeBufferPointer { xp in
+                if rows <= 2, let transposedWeight {
+                    transposedWeight.withUnsafeBufferPointer { tp in
+                        BLAS.gemm(m: rows, n: outFeatures, k: inFeatures, a: xp.baseAddress!, b: tp.baseAddress!,
+                                  beta: bias == nil ? 0 : 1, c: yp.baseAddress!)
+                    }
+                    return
+                }
                 weight.withUnsafeBufferPointer { wp in
                     BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
                               a: xp.baseAddress!, b: wp.baseAddress!, beta: bias == nil ? 0 : 1,

@@ -157,7 +157,7 @@ public struct SafeTensorsFile: Sendable {
         let raw = mapping.base + start
         switch e.dtype {
         case .F32 where Int(bitPattern: raw) % MemoryLayout<Float>.alignment == 0:
-            let storage = TensorStorage(borrowing: raw.assumingMemoryBound(to: Float.self), count: count, owner: mapping)
+            let storage = TensorStorage.borrowing(raw.assumingMemoryBound(to: Float.self), count: count, owner: mapping)
             return Tensor(shape: shape, storage: storage)
         case .F32:
             return Tensor(shape: shape) { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }

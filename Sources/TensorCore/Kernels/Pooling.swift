@@ -72,6 +72,39 @@ public enum Pooling {
         return k
     }
 
+    /// ``pairArgmax(_:_:_:_:)`` for 8 adjacent windows: the rows' 16 values start at `r0`
+    /// and `r1`; returns the maxima and their indices 0–3, with the same choice on ties and NaN.
+    @inline(__always)
+    static func pairArgmax8(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>) -> (SIMD8<Float>, SIMD8<Int32>) {
+        let top = UnsafeRawPointer(r0).loadUnaligned(as: SIMD16<Float>.self)
+        let bottom = UnsafeRawPointer(r1).loadUnaligned(as: SIMD16<Float>.self)
+        var best = top.evenHalf, k = SIMD8<Int32>()
+        func consider(_ candidate: SIMD8<Float>, _ index: Int32) {
+            // Taken when larger or NaN, unless a NaN was already taken.
+            let take = (best .== best) .& ((candidate .> best) .| (candidate .!= candidate))
+            best.replace(with: candidate, where: take)
+            k.replace(with: index, where: take)
+        }
+        consider(top.oddHalf, 1)
+        consider(bottom.evenHalf, 2)
+        consider(bottom.oddHalf, 3)
+        return (best, k)
+    }
+
+    /// Calls `body(row0, row1, outOffset, count)` for each output row of 2×2 stride-2
+    /// pooling: the two input rows, where the row's `count` outputs start.
+    @inline(__always)
+    static func forEachPairRow(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int,
+                               _ body: (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int) -> Void) {
+        let (oh, ow) = (h / 2, w / 2)
+        for p in 0..<planes {
+            for y in 0..<oh {
+                let r0 = x + p * h * w + 2 * y * w
+                body(r0, r0 + w, (p * oh + y) * ow, ow)
+            }
+        }
+    }
+
     /// 2×2 stride-2 pooling over every plane: `body(planeOut, inIndexOfMax)`.
     @inline(__always)
     static func forEachPairArgmax(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int,
@@ -92,10 +125,22 @@ public enum Pooling {
     public static func maxForward(_ x: Tensor, window: Window) -> Tensor {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if isPair(window) {
-            var y = Tensor(shape: [b, c, h / 2, w / 2])
+            var y = Tensor(uninitializedShape: [b, c, h / 2, w / 2])
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    forEachPairArgmax(xp.baseAddress!, planes: b * c, h: h, w: w) { o, i in yp[o] = xp[i] }
+                    forEachPairRow(xp.baseAddress!, planes: b * c, h: h, w: w) { r0, r1, out, count in
+                        let d = yp.baseAddress! + out
+                        var xo = 0
+                        while xo + 8 <= count {
+                            let (best, _) = pairArgmax8(r0 + 2 * xo, r1 + 2 * xo)
+                            UnsafeMutableRawPointer(d + xo).storeBytes(of: best, as: SIMD8<Float>.self)
+                            xo += 8
+                        }
+                        for x in xo..<count {
+                            let k = pairArgmax(r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1])
+                            d[x] = (k < 2 ? r0 : r1)[2 * x + k % 2]
+                        }
+                    }
                 }
             }
             return y

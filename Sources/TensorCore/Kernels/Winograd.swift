@@ -230,24 +230,25 @@ public enum Winograd3x3 {
 
     /// `y[b, o, 2ty + i, 2tx + j] = (Aᵀ M A)[i, j] (+ bias[o])`, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]];
     /// the last row or column of a tile is dropped where the extent is odd. Runs over 8
-    /// tiles at once; a row's last group reads past its end (values never stored).
+    /// tiles at once; a row's last group reads past its end (values never stored) and is
+    /// stored through a small buffer.
     static func transformOutput(
         _ m: UnsafePointer<Float>, channels: Int, height oh: Int, width ow: Int, tilesY: Int, tilesX: Int,
         rows: Range<Int>, entryStride es: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
     ) {
         let tiles = rows.count * tilesX
-        let width = (tilesX + 7) / 8 * 16
-        let lines = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
+        let lines = UnsafeMutablePointer<Float>.allocate(capacity: 32)   // a row's last, partial group
         defer { lines.deallocate() }
-        let top = lines, bottom = lines + width
+        let top = lines, bottom = lines + 16
         let r = SIMD8<Float>.self
         for row in rows {
             let (b, ty) = row.quotientAndRemainder(dividingBy: tilesY)
             for o in 0..<channels {
                 let plane = y + (b * channels + o) * oh * ow
                 let add = SIMD8<Float>(repeating: bias?[o] ?? 0)
+                let p = m + o * tiles + (row - rows.lowerBound) * tilesX
+                let upperRow = plane + 2 * ty * ow, lowerRow = upperRow + ow, hasLower = 2 * ty + 1 < oh
                 do {
-                    let p = m + o * tiles + (row - rows.lowerBound) * tilesX
                     for tx in stride(from: 0, to: tilesX, by: 8) {
                         let q = p + tx
                         // Aᵀ M (rows combined), per column j, then times A.
@@ -264,11 +265,17 @@ public enum Winograd3x3 {
                         upper.oddHalf = s01 - s02 - s03 + add
                         lower.evenHalf = s10 + s11 + s12 + add
                         lower.oddHalf = s11 - s12 - s13 + add
-                        store(upper, top + 2 * tx)
-                        store(lower, bottom + 2 * tx)
+                        let x0 = 2 * tx
+                        if x0 + 16 <= ow {
+                            store(upper, upperRow + x0)
+                            if hasLower { store(lower, lowerRow + x0) }
+                        } else {
+                            store(upper, top)
+                            store(lower, bottom)
+                            (upperRow + x0).update(from: top, count: ow - x0)
+                            if hasLower { (lowerRow + x0).update(from: bottom, count: ow - x0) }
+                        }
                     }
-                    (plane + 2 * ty * ow).update(from: top, count: ow)
-                    if 2 * ty + 1 < oh { (plane + (2 * ty + 1) * ow).update(from: bottom, count: ow) }
                 }
             }
         }

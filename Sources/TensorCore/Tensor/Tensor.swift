@@ -9,7 +9,7 @@
 public struct Tensor: Sendable {
     /// The extent of each dimension, outermost first.
     public private(set) var shape: [Int]
-    @usableFromInline package private(set) var storage: TensorStorage
+    @usableFromInline package private(set) nonisolated(unsafe) var storage: TensorStorage
 
     /// The number of elements (the product of the shape).
     @inlinable public var count: Int { storage.count }
@@ -19,14 +19,14 @@ public struct Tensor: Sendable {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         let n = shape.reduce(1, *)
         self.shape = shape
-        self.storage = TensorStorage(count: n)
+        self.storage = TensorStorage.make(count: n)
         storage.base.initialize(repeating: value, count: n)
     }
 
     /// A tensor whose elements are left uninitialised: for kernels that write every one.
     @inlinable
     public init(uninitializedShape shape: [Int]) {
-        self.init(shape: shape, storage: TensorStorage(count: shape.reduce(1, *)))
+        self.init(shape: shape, storage: TensorStorage.make(count: shape.reduce(1, *)))
     }
 
     /// Creates a tensor from row-major scalars; `scalars.count` must equal the shape's product.
@@ -35,7 +35,7 @@ public struct Tensor: Sendable {
     public init(shape: [Int], scalars: some Collection<Float>) {
         let n = shape.reduce(1, *)
         precondition(scalars.count == n, "\(scalars.count) scalars for shape \(shape)")
-        let storage = TensorStorage(count: n)
+        let storage = TensorStorage.make(count: n)
         var i = 0
         for s in scalars { storage.base[i] = s; i += 1 }
         self.init(shape: shape, storage: storage)
@@ -46,7 +46,7 @@ public struct Tensor: Sendable {
     public init(shape: [Int], doubles values: [Double]) {
         let n = shape.reduce(1, *)
         precondition(values.count == n, "\(values.count) values for shape \(shape)")
-        let storage = TensorStorage(count: n)
+        let storage = TensorStorage.make(count: n)
         values.withUnsafeBufferPointer { v in
             for i in 0..<n { storage.base[i] = Float(v[i]) }
         }
@@ -57,7 +57,7 @@ public struct Tensor: Sendable {
     @inlinable
     public init(shape: [Int], generating body: (Int) -> Float) {
         let n = shape.reduce(1, *)
-        let storage = TensorStorage(count: n)
+        let storage = TensorStorage.make(count: n)
         for i in 0..<n { storage.base[i] = body(i) }
         self.init(shape: shape, storage: storage)
     }

@@ -1,37 +1,52 @@
 /// The class storage behind a ``Tensor``: a contiguous Float32 buffer that is either
-/// owned (allocated here, freed on deinit) or borrowed from an owner object that keeps
-/// the memory alive (a read-only memory-mapped weight file).
+/// owned (allocated with the object, in one allocation) or borrowed from an owner object
+/// that keeps the memory alive (a read-only memory-mapped weight file).
 ///
 /// Borrowed storage is never written: the first mutation of a tensor over it copies.
 @usableFromInline
-package final class TensorStorage: @unchecked Sendable {
-    @usableFromInline package let base: UnsafeMutablePointer<Float>
-    @usableFromInline package let count: Int
-    /// Keeps borrowed memory alive; `nil` when `base` was allocated by this object.
-    package let owner: AnyObject?
-
-    @usableFromInline package var isWritable: Bool { owner == nil }
-
+package final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     @usableFromInline
-    package init(count: Int) {
-        self.count = count
-        self.base = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-        self.owner = nil
+    package struct Header {
+        @usableFromInline var base: UnsafeMutablePointer<Float>
+        @usableFromInline var count: Int
+        /// Keeps borrowed memory alive; `nil` when the elements follow the header.
+        @usableFromInline var owner: AnyObject?
     }
 
-    package init(borrowing base: UnsafePointer<Float>, count: Int, owner: AnyObject) {
-        self.base = UnsafeMutablePointer(mutating: base)
-        self.count = count
-        self.owner = owner
+    // The header is read through its pointer: `header` itself is a class property, whose
+    // every read would pay a dynamic exclusivity check.
+    @usableFromInline package var base: UnsafeMutablePointer<Float> {
+        @inline(__always) get { withUnsafeMutablePointerToHeader { $0.pointee.base } }
+    }
+    @usableFromInline package var count: Int {
+        @inline(__always) get { withUnsafeMutablePointerToHeader { $0.pointee.count } }
+    }
+    package var owner: AnyObject? { withUnsafeMutablePointerToHeader { $0.pointee.owner } }
+
+    @usableFromInline package var isWritable: Bool { withUnsafeMutablePointerToHeader { $0.pointee.owner == nil } }
+
+    /// Owned storage for `count` elements (uninitialised), allocated with the object.
+    @usableFromInline
+    package static func make(count: Int) -> TensorStorage {
+        let buffer = create(minimumCapacity: max(count, 1)) { _ in
+            Header(base: UnsafeMutablePointer(bitPattern: 1)!, count: count, owner: nil)
+        }
+        let storage = unsafeDowncast(buffer, to: TensorStorage.self)
+        storage.withUnsafeMutablePointers { header, elements in header.pointee.base = elements }
+        return storage
+    }
+
+    /// Storage over memory that `owner` keeps alive.
+    package static func borrowing(_ base: UnsafePointer<Float>, count: Int, owner: AnyObject) -> TensorStorage {
+        let buffer = create(minimumCapacity: 0) { _ in
+            Header(base: UnsafeMutablePointer(mutating: base), count: count, owner: owner)
+        }
+        return unsafeDowncast(buffer, to: TensorStorage.self)
     }
 
     @usableFromInline package func copy() -> TensorStorage {
-        let new = TensorStorage(count: count)
+        let new = TensorStorage.make(count: count)
         new.base.update(from: base, count: count)
         return new
-    }
-
-    deinit {
-        if owner == nil { base.deallocate() }
     }
 }
