@@ -56,7 +56,10 @@ public struct Linear: Layer {
 
     public func forward(_ x: Tensor, noise: inout TrainingNoise?) -> (output: Tensor, auxiliary: Tensor?) {
         let rows = x.count / inFeatures
-        var y = Tensor(shape: x.shape.dropLast() + [outFeatures])
+        var shape = x.shape
+        shape[shape.count - 1] = outFeatures
+        // Every element is written: the bias first (then accumulated onto), or by β = 0.
+        var y = Tensor(uninitializedShape: shape)
         y.withUnsafeMutableBufferPointer { yp in
             if let bias {
                 bias.withUnsafeBufferPointer { bp in
@@ -85,7 +88,7 @@ public struct Linear: Layer {
         -> (input: Tensor, parameters: [Tensor])
     {
         let rows = r.input.count / inFeatures
-        var dx = Tensor(shape: r.input.shape)
+        var dx = Tensor(uninitializedShape: r.input.shape)   // written by β = 0
         dx.withUnsafeMutableBufferPointer { dp in
             dy.withUnsafeBufferPointer { gp in
                 weight.withUnsafeBufferPointer { wp in
