@@ -30,7 +30,10 @@ let package = Package(
             name: "CZeroMQ", pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]),
 
-        .target(name: "TensorCore", dependencies: ["COpenBLAS"]),
+        // Vector kernels that need an instruction set chosen at run time (Swift compiles
+        // for the baseline x86-64); results do not depend on which one runs.
+        .target(name: "CKernels"),
+        .target(name: "TensorCore", dependencies: ["COpenBLAS", "CKernels"]),
         .target(
             name: "NeuralModels",
             dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
@@ -66,7 +69,7 @@ let package = Package(
             name: "ProbesTests",
             dependencies: ["Probes", "Samplers", "NeuralModels", "TensorCore", "Diagnostics", "ProbeFarmTesting"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers", "Diagnostics", "ProbeFarmTesting"]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "ProbeFarmTesting"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CKernels", "ProbeFarmTesting"]),
         .testTarget(
             name: "NeuralModelsTests",
             dependencies: ["NeuralModels", "TensorCore", "ProbeFarmTesting"],

@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized)
 struct FarmProcessTests {
     /// A latent job on the shipped Fashion-MNIST VAE decoder and CNN: 8 chains in groups
-    /// of 4, ~10 s on two workers, so that failures land mid-segment.
+    /// of 4, a few seconds on two workers (longer where failures must land mid-segment).
     static func workspace(_ name: String, warmup: Int = 200, draws: Int = 300, stop: String = "") throws -> (dir: URL, job: String) {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-\(name)")
         let models = Fixtures.repositoryRoot.appendingPathComponent("Deploy/models").path
@@ -68,7 +68,8 @@ struct FarmProcessTests {
 
     @Test("draws are byte-identical: 1 worker, 3 over TCP, workers SIGKILLed, coordinator SIGKILLed and resumed")
     func determinism() throws {
-        let (dir, job) = try Self.workspace("determinism")
+        // Long enough (~10 s on two workers) for several kills to land mid-segment.
+        let (dir, job) = try Self.workspace("determinism", warmup: 400, draws: 800)
         defer { try? FileManager.default.removeItem(at: dir) }
         let cache = dir.appendingPathComponent("cache").path
         let fast = ["--heartbeat", "0.5", "--quiet"]

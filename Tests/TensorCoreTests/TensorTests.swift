@@ -1,3 +1,4 @@
+import CKernels
 import ProbeFarmTesting
 import TensorCore
 import Testing
@@ -109,6 +110,30 @@ struct TensorTests {
                     for v in window.dropFirst() where !best.isNaN && (v > best || v.isNaN) { best = v }
                     let got = y[flat: (p * 3 + oy) * 18 + ox]
                     #expect(got.bitPattern == best.bitPattern || (got.isNaN && best.isNaN), "window \(window)")
+                }
+            }
+        }
+    }
+
+    @Test("small row products give the same bits on the 256-bit and 128-bit paths, and the right values",
+          arguments: [(1, 23, 128), (2, 128, 23), (1, 2, 8), (2, 37, 5), (1, 8, 32), (1, 1, 3)])
+    func smallRowProducts(_ m: Int, _ n: Int, _ k: Int) {
+        var r = SplitMix64(seed: UInt64(n * 31 + k))
+        // A with zeros (skipped terms), as a ReLU gradient has.
+        let a = (0..<(m * k)).map { i in i % 3 == 0 ? 0 : r.nextNormal() }
+        let b = (0..<(k * n)).map { _ in r.nextNormal() }
+        let c0 = (0..<(m * n)).map { _ in r.nextNormal() }
+        for (alpha, beta) in [(Float(1), Float(0)), (1, 1), (0.5, -2)] {
+            var wide = c0, narrow = c0
+            pf_gemm_rows_using(1, m, n, k, alpha, a, k, b, n, beta, &wide, n)
+            pf_gemm_rows_using(0, m, n, k, alpha, a, k, b, n, beta, &narrow, n)
+            #expect(wide.map(\.bitPattern) == narrow.map(\.bitPattern), "α \(alpha) β \(beta)")
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s: Double = 0
+                    for p in 0..<k { s += Double(a[i * k + p]) * Double(b[p * n + j]) }
+                    let want = Double(alpha) * s + Double(beta) * Double(c0[i * n + j])
+                    #expect(abs(Double(wide[i * n + j]) - want) <= 1e-4 * (1 + abs(want)))
                 }
             }
         }

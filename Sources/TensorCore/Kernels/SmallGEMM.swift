@@ -1,3 +1,5 @@
+import CKernels
+
 /// Matrix products too small for a BLAS call to pay off (a batch-1 MLP layer is a few
 /// thousand multiply-adds; the call costs about as much). Row-major, as ``BLAS/gemm``.
 enum SmallGEMM {
@@ -29,44 +31,13 @@ enum SmallGEMM {
         }
     }
 
-    /// C ← α·A·B + βC: each row of C accumulates rows of B scaled by A's entries
-    /// (zero entries skipped — a ReLU's gradient is mostly zeros), 16 columns at a time
-    /// held in registers across the whole sum, then 4, then one.
+    /// C ← α·A·B + βC: each row of C accumulates rows of B scaled by A's entries (zero
+    /// entries skipped — a ReLU's gradient is mostly zeros), blocks of columns held in
+    /// registers across the whole sum; in C, to use 256-bit AVX where the CPU has it
+    /// (with the same bits as the 128-bit path: multiplies and adds are never fused).
+    @inline(__always)
     static func ab(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        for i in 0..<m {
-            let row = c + i * ldc, ar = a + i * lda
-            var j = 0
-            while j + 16 <= n {
-                block(SIMD16<Float>.self, row + j, k: k, alpha: alpha, ar, b + j, ldb: ldb, beta: beta)
-                j += 16
-            }
-            while j + 4 <= n {
-                block(SIMD4<Float>.self, row + j, k: k, alpha: alpha, ar, b + j, ldb: ldb, beta: beta)
-                j += 4
-            }
-            while j < n {
-                var acc = beta == 0 ? 0 : beta * row[j]
-                for p in 0..<k where ar[p] != 0 { acc += alpha * ar[p] * b[p * ldb + j] }
-                row[j] = acc
-                j += 1
-            }
-        }
-    }
-
-    /// One block of a row of C (width of `V`): β·C + Σ_p (α·a_p)·B[p, block].
-    @inline(__always)
-    static func block<V: SIMD>(_: V.Type, _ out: UnsafeMutablePointer<Float>, k: Int, alpha: Float,
-                               _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, beta: Float)
-        where V.Scalar == Float
-    {
-        var acc = beta == 0 ? V() : beta * UnsafeRawPointer(out).loadUnaligned(as: V.self)
-        var p = 0
-        while p < k {
-            let s = a[p]
-            if s != 0 { acc += (alpha * s) * UnsafeRawPointer(b + p &* ldb).loadUnaligned(as: V.self) }
-            p &+= 1
-        }
-        UnsafeMutableRawPointer(out).storeBytes(of: acc, as: V.self)
+        pf_gemm_rows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 }
