@@ -87,14 +87,18 @@ static void gemm_rows_sse(size_t m, size_t n, size_t k, float alpha, const float
                 _mm_set1_ps, _mm_add_ps, _mm_mul_ps, )
 }
 
+static int cpu_has_avx = -1;
+static int avx_allowed = 1;
+
 int pf_kernels_avx(void) {
-    static int cached = -1;
-    if (cached < 0) {
+    if (cpu_has_avx < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx") ? 1 : 0;
+        cpu_has_avx = __builtin_cpu_supports("avx") ? 1 : 0;
     }
-    return cached;
+    return cpu_has_avx && avx_allowed;
 }
+
+void pf_kernels_allow_avx(int allowed) { avx_allowed = allowed; }
 
 void pf_gemm_rows(size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
                   const float *b, size_t ldb, float beta, float *c, size_t ldc) {

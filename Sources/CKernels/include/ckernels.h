@@ -17,7 +17,25 @@ void pf_gemm_rows_using(int avx, size_t m, size_t n, size_t k, float alpha,
                         const float *a, size_t lda, const float *b, size_t ldb,
                         float beta, float *c, size_t ldc);
 
-/// 1 when pf_gemm_rows runs 256-bit AVX on this CPU, else 0.
+/// Winograd F(2x2, 3x3) input transform of one row of `tiles` 4x4 tiles: tile t takes
+/// columns 2t..2t+3 of the padded rows d0..d3 (each readable to 2*tiles + 18 floats) and
+/// writes entry xi of (B^T d B) to out[xi * es + t], xi = 4i + j. Up to 7 tiles past the
+/// end are written too (the caller's buffers have room). Additions only: identical bits
+/// at any vector width.
+void pf_winograd_input_tiles(const float *d0, const float *d1, const float *d2, const float *d3,
+                             size_t tiles, float *out, size_t es);
+
+/// Winograd F(2x2, 3x3) output transform of one row of `tiles` tiles: from the 16 planes
+/// m[xi * es + t] (readable 7 tiles past the end), writes (A^T M A) + bias to columns
+/// 0..width-1 of `upper` and, unless it is NULL, of `lower`.
+void pf_winograd_output_tiles(const float *m, size_t es, size_t tiles, float bias,
+                              float *upper, float *lower, size_t width);
+
+/// 1 when the kernels run 256-bit AVX (the CPU has it and it is allowed), else 0.
 int pf_kernels_avx(void);
+
+/// Allows (1, the default) or forbids (0) the 256-bit paths: for tests that compare them
+/// with the 128-bit ones. Both give the same bits, so other callers are unaffected.
+void pf_kernels_allow_avx(int allowed);
 
 #endif

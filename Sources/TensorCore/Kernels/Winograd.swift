@@ -1,4 +1,4 @@
-import Foundation
+import CKernels
 
 /// 3×3, stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3)
 /// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
@@ -8,7 +8,8 @@ import Foundation
 /// `M[ξ] = Σ_c U[ξ, o, c] · V[ξ, c]` are 16 matrix products over channels — 2.25× fewer
 /// multiply-adds than the direct convolution and no 9× column matrix. The transforms use
 /// only ±1 and ½, so the result differs from the direct sum by rounding alone (≈ 1e-6
-/// relative).
+/// relative). The transforms only add and subtract, so their vector width (chosen at run
+/// time in CKernels) never changes a bit.
 ///
 /// The pullback with respect to the input is the same kind of convolution: the adjoint
 /// of a 3×3 correlation with padding p is a correlation of the output gradient with the
@@ -146,11 +147,8 @@ public enum Winograd3x3 {
         }
     }
 
-    /// The budget of one chunk's transformed input and products.
-    static let chunkBytes: Int = {
-        if let s = getenv("PROBEFARM_WINOGRAD_KB"), let k = Int(String(cString: s)) { return k * 1024 }
-        return 256 * 1024
-    }()
+    /// The budget of one chunk's transformed input and products (half of a 512 KiB L2).
+    static let chunkBytes = 256 * 1024
 
     /// The distance between the 16 planes of a transformed buffer, for planes of `count`
     /// floats: a multiple of 4 KiB plus one cache line, so the 16 streams a tile reads or
@@ -165,11 +163,11 @@ public enum Winograd3x3 {
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]];
     /// tile t = (b, ty, tx) starts at row 2·ty − ph, column 2·tx − pw.
     ///
-    /// The rows an image's tiles read are first copied with their zero padding; then 8
-    /// tiles at a time take their four columns from two 16-wide loads per row (even and
-    /// odd lanes), so every load and store is contiguous. A row's last group may write up
-    /// to 7 tiles past its end, into the next row (written after it: channels outermost)
-    /// or the plane's padding (see ``entryStride(_:)``).
+    /// The rows an image's tiles read are first copied with their zero padding; then
+    /// `pf_winograd_input_tiles` (CKernels: 8 tiles at a time with AVX, else 4) takes each
+    /// tile's four columns from the even and odd lanes of contiguous loads. A row's last
+    /// group may write up to 7 tiles past its end, into the next row (written after it:
+    /// channels outermost) or the plane's padding (see ``entryStride(_:)``).
     static func transformInput(
         _ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, padding: (Int, Int),
         tilesY: Int, tilesX: Int, rows: Range<Int>, entryStride es: Int, into v: UnsafeMutablePointer<Float>
@@ -199,100 +197,29 @@ public enum Winograd3x3 {
                         (dst + padding.1 + w).update(repeating: 0, count: rowWidth - padding.1 - w)
                     }
                 }
-                let d0 = planes + 2 * ty * rowWidth, d1 = d0 + rowWidth, d2 = d1 + rowWidth, d3 = d2 + rowWidth
-                let out = v + c * tiles + (row - rows.lowerBound) * tilesX
-                let r = SIMD16<Float>.self
-                for tx in stride(from: 0, to: tilesX, by: 8) {
-                    // Columns 2·tx + j of each row: j = 0, 1 from one load, j = 2, 3 from the next.
-                    let a0 = load(r, d0 + 2 * tx), b0 = load(r, d0 + 2 * tx + 2)
-                    let a1 = load(r, d1 + 2 * tx), b1 = load(r, d1 + 2 * tx + 2)
-                    let a2 = load(r, d2 + 2 * tx), b2 = load(r, d2 + 2 * tx + 2)
-                    let a3 = load(r, d3 + 2 * tx), b3 = load(r, d3 + 2 * tx + 2)
-                    // Bᵀ d (rows combined), as pairs of columns (0, 1) and (2, 3), then
-                    // (Bᵀ d) B along each row i: ξ = 4i + j.
-                    let o = out + tx
-                    storeRow(a0 - a2, b0 - b2, o, es)
-                    storeRow(a1 + a2, b1 + b2, o + 4 * es, es)
-                    storeRow(a2 - a1, b2 - b1, o + 8 * es, es)
-                    storeRow(a1 - a3, b1 - b3, o + 12 * es, es)
-                }
+                let d0 = planes + 2 * ty * rowWidth
+                pf_winograd_input_tiles(d0, d0 + rowWidth, d0 + 2 * rowWidth, d0 + 3 * rowWidth, tilesX,
+                                        v + c * tiles + (row - rows.lowerBound) * tilesX, es)
             }
         }
     }
 
-    /// One row of Bᵀ d for 8 tiles — columns 0, 1 interleaved in `a`, 2, 3 in `b` — times B.
-    @inline(__always)
-    static func storeRow(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ o: UnsafeMutablePointer<Float>, _ es: Int) {
-        let t0 = a.evenHalf, t1 = a.oddHalf, t2 = b.evenHalf, t3 = b.oddHalf
-        store(t0 - t2, o); store(t1 + t2, o + es)
-        store(t2 - t1, o + 2 * es); store(t1 - t3, o + 3 * es)
-    }
-
     /// `y[b, o, 2ty + i, 2tx + j] = (Aᵀ M A)[i, j] (+ bias[o])`, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]];
-    /// the last row or column of a tile is dropped where the extent is odd. Runs over 8
-    /// tiles at once; a row's last group reads past its end (values never stored) and is
-    /// stored through a small buffer.
+    /// the last row or column of a tile is dropped where the extent is odd. The tiles of a
+    /// row go through `pf_winograd_output_tiles` (CKernels), whose last group reads past the
+    /// row's end (values never stored).
     static func transformOutput(
         _ m: UnsafePointer<Float>, channels: Int, height oh: Int, width ow: Int, tilesY: Int, tilesX: Int,
         rows: Range<Int>, entryStride es: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
     ) {
         let tiles = rows.count * tilesX
-        let lines = UnsafeMutablePointer<Float>.allocate(capacity: 32)   // a row's last, partial group
-        defer { lines.deallocate() }
-        let top = lines, bottom = lines + 16
-        let r = SIMD8<Float>.self
         for row in rows {
             let (b, ty) = row.quotientAndRemainder(dividingBy: tilesY)
             for o in 0..<channels {
-                let plane = y + (b * channels + o) * oh * ow
-                let add = SIMD8<Float>(repeating: bias?[o] ?? 0)
-                let p = m + o * tiles + (row - rows.lowerBound) * tilesX
-                let upperRow = plane + 2 * ty * ow, lowerRow = upperRow + ow, hasLower = 2 * ty + 1 < oh
-                do {
-                    for tx in stride(from: 0, to: tilesX, by: 8) {
-                        let q = p + tx
-                        // Aᵀ M (rows combined), per column j, then times A.
-                        let m10 = load(r, q + 4 * es), m11 = load(r, q + 5 * es)
-                        let m12 = load(r, q + 6 * es), m13 = load(r, q + 7 * es)
-                        let m20 = load(r, q + 8 * es), m21 = load(r, q + 9 * es)
-                        let m22 = load(r, q + 10 * es), m23 = load(r, q + 11 * es)
-                        let s00 = load(r, q) + m10 + m20, s01 = load(r, q + es) + m11 + m21
-                        let s02 = load(r, q + 2 * es) + m12 + m22, s03 = load(r, q + 3 * es) + m13 + m23
-                        let s10 = m10 - m20 - load(r, q + 12 * es), s11 = m11 - m21 - load(r, q + 13 * es)
-                        let s12 = m12 - m22 - load(r, q + 14 * es), s13 = m13 - m23 - load(r, q + 15 * es)
-                        var upper = SIMD16<Float>(), lower = SIMD16<Float>()
-                        upper.evenHalf = s00 + s01 + s02 + add
-                        upper.oddHalf = s01 - s02 - s03 + add
-                        lower.evenHalf = s10 + s11 + s12 + add
-                        lower.oddHalf = s11 - s12 - s13 + add
-                        let x0 = 2 * tx
-                        if x0 + 16 <= ow {
-                            store(upper, upperRow + x0)
-                            if hasLower { store(lower, lowerRow + x0) }
-                        } else {
-                            store(upper, top)
-                            store(lower, bottom)
-                            (upperRow + x0).update(from: top, count: ow - x0)
-                            if hasLower { (lowerRow + x0).update(from: bottom, count: ow - x0) }
-                        }
-                    }
-                }
+                let upper = y + ((b * channels + o) * oh + 2 * ty) * ow
+                pf_winograd_output_tiles(m + o * tiles + (row - rows.lowerBound) * tilesX, es, tilesX, bias?[o] ?? 0,
+                                         upper, 2 * ty + 1 < oh ? upper + ow : nil, ow)
             }
         }
-    }
-
-    @inline(__always)
-    static func load<V: SIMD>(_: V.Type, _ p: UnsafePointer<Float>) -> V where V.Scalar == Float {
-        UnsafeRawPointer(p).loadUnaligned(as: V.self)
-    }
-
-    @inline(__always)
-    static func load<V: SIMD>(_ t: V.Type, _ p: UnsafeMutablePointer<Float>) -> V where V.Scalar == Float {
-        load(t, UnsafePointer(p))
-    }
-
-    @inline(__always)
-    static func store<V: SIMD>(_ value: V, _ p: UnsafeMutablePointer<Float>) where V.Scalar == Float {
-        UnsafeMutableRawPointer(p).storeBytes(of: value, as: V.self)
     }
 }
