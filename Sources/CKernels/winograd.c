@@ -7,6 +7,16 @@
 
 // ---- 256-bit: 8 tiles ------------------------------------------------------------------
 
+/// Stores the first n (1...7) lanes of v at p: 4, 2 and 1 at a time (masked stores are
+/// microcoded and slow on some cores).
+__attribute__((target("avx")))
+static inline void store_first(float *p, __m256 v, size_t n) {
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n >= 4) { _mm_storeu_ps(p, part); p += 4; n -= 4; part = _mm256_extractf128_ps(v, 1); }
+    if (n >= 2) { _mm_storel_pi((__m64 *)p, part); p += 2; n -= 2; part = _mm_movehl_ps(part, part); }
+    if (n >= 1) _mm_store_ss(p, part);
+}
+
 /// Even and odd lanes of the 16 floats at p, in order.
 __attribute__((target("avx")))
 static inline void split8(const float *p, __m256 *even, __m256 *odd) {
@@ -47,7 +57,6 @@ __attribute__((target("avx")))
 static void output_avx(const float *m, size_t es, size_t tiles, float bias, float *upper, float *lower,
                        size_t width) {
     __m256 add = _mm256_set1_ps(bias);
-    float spill[32];
     for (size_t t = 0; t < tiles; t += 8) {
         const float *q = m + t;
 #define M(k) _mm256_loadu_ps(q + (k) * es)
@@ -74,10 +83,21 @@ static void output_avx(const float *m, size_t es, size_t tiles, float bias, floa
             _mm256_storeu_ps(upper + x, ua); _mm256_storeu_ps(upper + x + 8, ub);
             if (lower) { _mm256_storeu_ps(lower + x, la); _mm256_storeu_ps(lower + x + 8, lb); }
         } else {
-            _mm256_storeu_ps(spill, ua); _mm256_storeu_ps(spill + 8, ub);
-            _mm256_storeu_ps(spill + 16, la); _mm256_storeu_ps(spill + 24, lb);
-            memcpy(upper + x, spill, (width - x) * sizeof(float));
-            if (lower) memcpy(lower + x, spill + 16, (width - x) * sizeof(float));
+            // The row's last 1–15 outputs: masked stores.
+            size_t r = width - x;
+            __m256 first = ua, second = ub, firstLower = la, secondLower = lb;
+            float *at = upper + x, *atLower = lower ? lower + x : NULL;
+            if (r >= 8) {
+                _mm256_storeu_ps(at, ua);
+                if (atLower) _mm256_storeu_ps(atLower, la);
+                first = second; firstLower = secondLower;
+                at += 8; if (atLower) atLower += 8;
+                r -= 8;
+            }
+            if (r > 0) {
+                store_first(at, first, r);
+                if (atLower) store_first(atLower, firstLower, r);
+            }
         }
     }
 }
@@ -143,6 +163,21 @@ static void output_sse(const float *m, size_t es, size_t tiles, float bias, floa
             memcpy(upper + x, spill, (width - x) * sizeof(float));
             if (lower) memcpy(lower + x, spill + 8, (width - x) * sizeof(float));
         }
+    }
+}
+
+// ---- padded rows ------------------------------------------------------------------------
+
+// Rows are short (tens of floats): an inline loop beats a memcpy call, so the compiler
+// is told not to turn it into one.
+__attribute__((no_builtin("memcpy")))
+void pf_pad_rows(const float *image, size_t h, size_t w, size_t ph, size_t pw,
+                 size_t first, size_t end, size_t width, float *rows) {
+    for (size_t r = first; r < end; r++) {
+        if (r < ph || r - ph >= h) continue;
+        const float *src = image + (r - ph) * w;
+        float *dst = rows + r * width + pw;
+        for (size_t i = 0; i < w; i++) dst[i] = src[i];
     }
 }
 

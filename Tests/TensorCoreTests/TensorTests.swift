@@ -96,30 +96,39 @@ struct TensorTests {
         }
     }
 
-    @Test("2×2 max pooling over wide rows (8 windows at a time) keeps the first maximum, NaN winning")
-    func pairPoolingFastPath() {
+    @Test("2×2 max pooling over wide rows (8 windows at a time) keeps the first maximum, NaN winning, forward and back",
+          arguments: [true, false])
+    func pairPoolingFastPath(_ avx: Bool) {
         // Few distinct values, so windows tie; NaNs and signed zeros among them; width 37
-        // gives 18 windows per row: two groups of 8 and a tail of 2, and an odd last column.
+        // gives 18 windows per row (two groups of 8 and a tail of 2) and an odd last
+        // column; height 7 an odd last row.
         var r = SplitMix64(seed: 5)
         let choices: [Float] = [0, -0.0, 1, 2, .nan, -1]
-        let shape = [2, 3, 6, 37]
-        let x = Tensor(shape: shape) { _ in choices[Int(r.next() % UInt64(choices.count))] }
+        let (planes, h, w) = (6, 7, 37)
+        let x = Tensor(shape: [2, 3, h, w]) { _ in choices[Int(r.next() % UInt64(choices.count))] }
+        let g = Tensor(shape: [2, 3, 3, 18]) { _ in r.nextNormal() }
         let window = Pooling.Window(kernel: (2, 2), stride: (2, 2), padding: (0, 0))
+        pf_kernels_allow_avx(avx ? 1 : 0)
         let y = Pooling.maxForward(x, window: window)
+        let dx = Pooling.maxBackward(x, outputGradient: g, window: window)
+        pf_kernels_allow_avx(1)
         #expect(y.shape == [2, 3, 3, 18])
-        for p in 0..<6 {
+        var expected = [Float](repeating: 0, count: x.count)
+        for p in 0..<planes {
             for oy in 0..<3 {
                 for ox in 0..<18 {
                     // The scan-order reference: the first value that is NaN or larger than all before it.
-                    let base = p * 6 * 37 + 2 * oy * 37 + 2 * ox
-                    let window = [x[flat: base], x[flat: base + 1], x[flat: base + 37], x[flat: base + 38]]
-                    var best = window[0]
-                    for v in window.dropFirst() where !best.isNaN && (v > best || v.isNaN) { best = v }
-                    let got = y[flat: (p * 3 + oy) * 18 + ox]
-                    #expect(got.bitPattern == best.bitPattern || (got.isNaN && best.isNaN), "window \(window)")
+                    let base = (p * h + 2 * oy) * w + 2 * ox
+                    let places = [base, base + 1, base + w, base + w + 1]
+                    var k = 0
+                    for i in 1..<4 where !x[flat: places[k]].isNaN && (x[flat: places[i]] > x[flat: places[k]] || x[flat: places[i]].isNaN) { k = i }
+                    let best = x[flat: places[k]], got = y[flat: (p * 3 + oy) * 18 + ox]
+                    #expect(got.bitPattern == best.bitPattern || (got.isNaN && best.isNaN), "window \(places.map { x[flat: $0] })")
+                    expected[places[k]] = g[flat: (p * 3 + oy) * 18 + ox]
                 }
             }
         }
+        #expect(dx.scalars.map(\.bitPattern) == expected.map(\.bitPattern))
     }
 
     @Test("small row products give the same bits on the 256-bit and 128-bit paths, and the right values",

@@ -31,6 +31,21 @@ void pf_winograd_input_tiles(const float *d0, const float *d1, const float *d2, 
 void pf_winograd_output_tiles(const float *m, size_t es, size_t tiles, float bias,
                               float *upper, float *lower, size_t width);
 
+/// Copies the image rows among padded rows first..<end of an image (h x w) with ph rows
+/// and pw columns of padding into rows + r * width + pw. The padding itself is never
+/// written: the caller zeroes the buffer once.
+void pf_pad_rows(const float *image, size_t h, size_t w, size_t ph, size_t pw,
+                 size_t first, size_t end, size_t width, float *rows);
+
+/// 2x2, stride-2 max pooling of one row of `windows` windows over input rows r0 and r1
+/// (the first maximum in scan order, a NaN winning): the maxima into out.
+void pf_max_pool_pairs(const float *r0, const float *r1, size_t windows, float *out);
+
+/// Its pullback: each window's gradient g[x] at its maximum in rows d0 and d1 (columns
+/// 0..<2 * windows), zeros at the other three places.
+void pf_max_pool_pairs_backward(const float *r0, const float *r1, const float *g, size_t windows,
+                                float *d0, float *d1);
+
 /// 1 when the kernels run 256-bit AVX (the CPU has it and it is allowed), else 0.
 int pf_kernels_avx(void);
 

@@ -1,3 +1,5 @@
+import CKernels
+
 /// 2-D max and average pooling over NCHW tensors with PyTorch's semantics
 /// (`ceil_mode=False`; average pooling counts padding, `count_include_pad=True`;
 /// max pooling pads with −∞ and takes the first maximum in scan order).
@@ -60,37 +62,6 @@ public enum Pooling {
         w.kernel == (2, 2) && w.stride == (2, 2) && w.padding == (0, 0)
     }
 
-    /// The index (0–3 in scan order) of the first maximum of a 2×2 window, NaN winning,
-    /// as the general path chooses it.
-    @inline(__always)
-    static func pairArgmax(_ v0: Float, _ v1: Float, _ v2: Float, _ v3: Float) -> Int {
-        if v0.isNaN { return 0 }
-        var best = v0, k = 0
-        if v1 > best || v1.isNaN { best = v1; k = 1; if v1.isNaN { return 1 } }
-        if v2 > best || v2.isNaN { best = v2; k = 2; if v2.isNaN { return 2 } }
-        if v3 > best || v3.isNaN { k = 3 }
-        return k
-    }
-
-    /// ``pairArgmax(_:_:_:_:)`` for 8 adjacent windows: the rows' 16 values start at `r0`
-    /// and `r1`; returns the maxima and their indices 0–3, with the same choice on ties and NaN.
-    @inline(__always)
-    static func pairArgmax8(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>) -> (SIMD8<Float>, SIMD8<Int32>) {
-        let top = UnsafeRawPointer(r0).loadUnaligned(as: SIMD16<Float>.self)
-        let bottom = UnsafeRawPointer(r1).loadUnaligned(as: SIMD16<Float>.self)
-        var best = top.evenHalf, k = SIMD8<Int32>()
-        func consider(_ candidate: SIMD8<Float>, _ index: Int32) {
-            // Taken when larger or NaN, unless a NaN was already taken.
-            let take = (best .== best) .& ((candidate .> best) .| (candidate .!= candidate))
-            best.replace(with: candidate, where: take)
-            k.replace(with: index, where: take)
-        }
-        consider(top.oddHalf, 1)
-        consider(bottom.evenHalf, 2)
-        consider(bottom.oddHalf, 3)
-        return (best, k)
-    }
-
     /// Calls `body(row0, row1, outOffset, count)` for each output row of 2×2 stride-2
     /// pooling: the two input rows, where the row's `count` outputs start.
     @inline(__always)
@@ -105,23 +76,6 @@ public enum Pooling {
         }
     }
 
-    /// 2×2 stride-2 pooling over every plane: `body(planeOut, inIndexOfMax)`.
-    @inline(__always)
-    static func forEachPairArgmax(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int,
-                                  _ body: (Int, Int) -> Void) {
-        let (oh, ow) = (h / 2, w / 2)
-        for p in 0..<planes {
-            let plane = x + p * h * w
-            for y in 0..<oh {
-                let r0 = plane + 2 * y * w, r1 = r0 + w
-                for xo in 0..<ow {
-                    let k = pairArgmax(r0[2 * xo], r0[2 * xo + 1], r1[2 * xo], r1[2 * xo + 1])
-                    body(p * oh * ow + y * ow + xo, p * h * w + (2 * y + k / 2) * w + 2 * xo + k % 2)
-                }
-            }
-        }
-    }
-
     public static func maxForward(_ x: Tensor, window: Window) -> Tensor {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if isPair(window) {
@@ -129,17 +83,7 @@ public enum Pooling {
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     forEachPairRow(xp.baseAddress!, planes: b * c, h: h, w: w) { r0, r1, out, count in
-                        let d = yp.baseAddress! + out
-                        var xo = 0
-                        while xo + 8 <= count {
-                            let (best, _) = pairArgmax8(r0 + 2 * xo, r1 + 2 * xo)
-                            UnsafeMutableRawPointer(d + xo).storeBytes(of: best, as: SIMD8<Float>.self)
-                            xo += 8
-                        }
-                        for x in xo..<count {
-                            let k = pairArgmax(r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1])
-                            d[x] = (k < 2 ? r0 : r1)[2 * x + k % 2]
-                        }
+                        pf_max_pool_pairs(r0, r1, count, yp.baseAddress! + out)
                     }
                 }
             }
@@ -160,11 +104,20 @@ public enum Pooling {
     public static func maxBackward(_ x: Tensor, outputGradient dy: Tensor, window: Window) -> Tensor {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if isPair(window) {
-            var dx = Tensor(shape: x.shape)
+            // Every window writes its four places; an odd last row or column is zeroed.
+            var dx = Tensor(uninitializedShape: x.shape)
             x.withUnsafeBufferPointer { xp in
                 dy.withUnsafeBufferPointer { gp in
                     dx.withUnsafeMutableBufferPointer { dp in
-                        forEachPairArgmax(xp.baseAddress!, planes: b * c, h: h, w: w) { o, i in dp[i] += gp[o] }
+                        let x0 = xp.baseAddress!, d = dp.baseAddress!
+                        forEachPairRow(x0, planes: b * c, h: h, w: w) { r0, r1, out, count in
+                            let t0 = d + (r0 - x0), t1 = d + (r1 - x0)
+                            pf_max_pool_pairs_backward(r0, r1, gp.baseAddress! + out, count, t0, t1)
+                            if w % 2 == 1 { t0[w - 1] = 0; t1[w - 1] = 0 }
+                        }
+                        if h % 2 == 1 {
+                            for p in 0..<(b * c) { (d + (p * h + h - 1) * w).initialize(repeating: 0, count: w) }
+                        }
                     }
                 }
             }

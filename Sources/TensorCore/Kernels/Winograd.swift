@@ -163,7 +163,7 @@ public enum Winograd3x3 {
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]];
     /// tile t = (b, ty, tx) starts at row 2·ty − ph, column 2·tx − pw.
     ///
-    /// The rows an image's tiles read are first copied with their zero padding; then
+    /// The rows an image's tiles read are first copied into a zero-padded buffer; then
     /// `pf_winograd_input_tiles` (CKernels: 8 tiles at a time with AVX, else 4) takes each
     /// tile's four columns from the even and odd lanes of contiguous loads. A row's last
     /// group may write up to 7 tiles past its end, into the next row (written after it:
@@ -175,7 +175,9 @@ public enum Winograd3x3 {
         let tiles = rows.count * tilesX
         let rowWidth = (2 * tilesX + 32 + 15) / 16 * 16   // the last group reads 2·tx + 17 < 2·tilesX + 32
         let paddedRows = 2 * tilesY + 2
+        // Zero once: padding rows and columns stay zero, image rows are copied in per image.
         let planes = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * rowWidth)
+        planes.initialize(repeating: 0, count: paddedRows * rowWidth)
         defer { planes.deallocate() }
         for c in 0..<channels {
             var image = -1
@@ -185,17 +187,8 @@ public enum Winograd3x3 {
                     // The padded rows this chunk's tiles of image b read.
                     image = b
                     let lastTileRow = min(rows.upperBound - 1, (b + 1) * tilesY - 1) - b * tilesY
-                    let src = x + (b * channels + c) * h * w
-                    for r in (2 * ty)..<(2 * lastTileRow + 4) {
-                        let dst = planes + r * rowWidth, sy = r - padding.0
-                        guard sy >= 0 && sy < h else {
-                            dst.update(repeating: 0, count: rowWidth)
-                            continue
-                        }
-                        dst.update(repeating: 0, count: padding.1)
-                        (dst + padding.1).update(from: src + sy * w, count: w)
-                        (dst + padding.1 + w).update(repeating: 0, count: rowWidth - padding.1 - w)
-                    }
+                    pf_pad_rows(x + (b * channels + c) * h * w, h, w, padding.0, padding.1,
+                                2 * ty, 2 * lastTileRow + 4, rowWidth, planes)
                 }
                 let d0 = planes + 2 * ty * rowWidth
                 pf_winograd_input_tiles(d0, d0 + rowWidth, d0 + 2 * rowWidth, d0 + 3 * rowWidth, tilesX,
