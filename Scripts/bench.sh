@@ -23,20 +23,24 @@ swift build -c release --product probefarm-bench >/dev/null
 BENCH=.build/release/probefarm-bench
 
 engine() {
+  # ProbeFarm runs before and after the peer; the ratio uses the mean of the two, so a
+  # machine whose speed drifts over the minutes the peer takes does not favour either.
   $PIN "$BENCH" engine --json "$OUT/probefarm-engine.json"
   if [ -x "$JAX_PYTHON" ] && "$JAX_PYTHON" -c "import jax" 2>/dev/null; then
     $PIN "$JAX_PYTHON" "$PEERS/jax_mala_bench.py" --modes call,scanu --json "$OUT/jax-engine.json" | grep -E "^(vae_cnn|mlp) "
-    python3 - "$OUT/probefarm-engine.json" "$OUT/jax-engine.json" <<'PY'
+    $PIN "$BENCH" engine --json "$OUT/probefarm-engine-after.json"
+    python3 - "$OUT/probefarm-engine.json" "$OUT/probefarm-engine-after.json" "$OUT/jax-engine.json" <<'PY'
 import json, sys
-ours = json.load(open(sys.argv[1]))
-jax = json.load(open(sys.argv[2]))["results"]
-print("\n| case | batch | ProbeFarm grad/s (total) | JAX best grad/s (total, mode) | ProbeFarm/JAX |")
+before, after = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+jax = json.load(open(sys.argv[3]))["results"]
+print("\n| case | batch | ProbeFarm grad/s (before, after JAX) | JAX best grad/s (mode) | ProbeFarm/JAX (mean) |")
 print("|---|---|---|---|---|")
-for r in ours:
+for r, s in zip(before, after):
     peers = [j for j in jax if j["case"] == r["case"] and j["batch"] == r["batch"]]
     best = max(peers, key=lambda j: j["grad_evals_per_s_total"])
-    ratio = r["gradientsPerSecondTotal"] / best["grad_evals_per_s_total"]
-    print(f"| {r['case']} | {r['batch']} | {r['gradientsPerSecondTotal']:.1f} | "
+    mean = (r["gradientsPerSecondTotal"] + s["gradientsPerSecondTotal"]) / 2
+    ratio = mean / best["grad_evals_per_s_total"]
+    print(f"| {r['case']} | {r['batch']} | {r['gradientsPerSecondTotal']:.1f}, {s['gradientsPerSecondTotal']:.1f} | "
           f"{best['grad_evals_per_s_total']:.1f} ({best['mode']}) | {ratio:.2f}x |")
 PY
   else
@@ -85,20 +89,23 @@ PY
 }
 
 sampler() {
+  # As engine(): ProbeFarm before and after the peer, the ratio from their mean.
   $PIN "$BENCH" sampler --json "$OUT/probefarm-sampler.json"
   if [ -x "$JAX_PYTHON" ] && "$JAX_PYTHON" -c "import jax" 2>/dev/null; then
     $PIN "$JAX_PYTHON" "$PEERS/jax_mala_bench.py" --modes scanu --json "$OUT/jax-sampler.json" | grep -E "^(vae_cnn|mlp) "
-    python3 - "$OUT/probefarm-sampler.json" "$OUT/jax-sampler.json" <<'PY'
+    $PIN "$BENCH" sampler --json "$OUT/probefarm-sampler-after.json"
+    python3 - "$OUT/probefarm-sampler.json" "$OUT/probefarm-sampler-after.json" "$OUT/jax-sampler.json" <<'PY'
 import json, sys
-ours = json.load(open(sys.argv[1]))
-jax = json.load(open(sys.argv[2]))["results"]
-print("\n| case | batch | ProbeFarm MALA steps/s (total) | JAX fused MALA (scanu) steps/s (total) | ProbeFarm/JAX |")
+before, after = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+jax = json.load(open(sys.argv[3]))["results"]
+print("\n| case | batch | ProbeFarm MALA steps/s (before, after JAX) | JAX fused MALA (scanu) steps/s | ProbeFarm/JAX (mean) |")
 print("|---|---|---|---|---|")
-for r in ours:
+for r, s in zip(before, after):
     j = [x for x in jax if x["case"] == r["case"] and x["batch"] == r["batch"] and x["mode"] == "scanu"][0]
     # scanu: grad_evals = batch * (steps + 1) per call; one gradient per MALA step.
     steps = j["grad_evals_per_s_total"] * 20 / 21
-    print(f"| {r['case']} | {r['batch']} | {r['stepsPerSecondTotal']:.1f} | {steps:.1f} | {r['stepsPerSecondTotal'] / steps:.2f}x |")
+    mean = (r["stepsPerSecondTotal"] + s["stepsPerSecondTotal"]) / 2
+    print(f"| {r['case']} | {r['batch']} | {r['stepsPerSecondTotal']:.1f}, {s['stepsPerSecondTotal']:.1f} | {steps:.1f} | {mean / steps:.2f}x |")
 PY
   else
     echo "bench: no JAX at $JAX_PYTHON; ProbeFarm figures only"
