@@ -67,6 +67,8 @@ struct TensorTests {
         WinogradCase(input: [2, 4, 19, 35], out: 6, padding: (2, 0)),
         WinogradCase(input: [5, 2, 3, 3], out: 1, padding: (0, 0)),
         WinogradCase(input: [1, 3, 1, 1], out: 2, padding: (1, 1)),
+        // Chunks of 8 tile rows (~1 MiB) that split images of 15 tile rows part-way.
+        WinogradCase(input: [4, 64, 30, 29], out: 64, padding: (1, 1)),
     ])
     func winograd(_ c: WinogradCase) {
         var r = SplitMix64(seed: 11)
