@@ -168,6 +168,10 @@ public final class Coordinator {
             }
             if let error = interruption() {
                 for id in peers.keys { _ = try? transport.send(WireCodec.encode(.done(reason: "the coordinator stopped: \(error)")), to: id) }
+                // libzmq sends from its I/O thread and the process exits next: give the
+                // goodbyes a moment to leave (and take any last messages meanwhile).
+                let until = Date().addingTimeInterval(0.5)
+                while Date() < until { _ = try? transport.receive(timeout: 0.05) }
                 throw error
             }
             let now = Date()

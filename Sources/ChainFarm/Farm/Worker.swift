@@ -120,8 +120,19 @@ public final class Worker {
         if try transport.send(WireCodec.encode(m)) { lastSent = Date() }
     }
 
-    /// Serves until the coordinator ends the job.
+    /// Serves until the coordinator ends the job. Returns once the compute thread is idle
+    /// (at most the drain time): the process exits next, and exit's handlers free OpenBLAS's
+    /// buffers — under a segment still running they crashed the worker (SIGSEGV).
     public func run() throws -> WorkerExit {
+        let exit = try serve()
+        compute.stop()
+        if !compute.waitUntilIdle(seconds: settings.drainSeconds) {
+            logger.warning("the segment under way did not stop within \(settings.drainSeconds) s")
+        }
+        return exit
+    }
+
+    private func serve() throws -> WorkerExit {
         newSession()
         lastHeard = Date()
         while true {
@@ -352,6 +363,14 @@ final class ComputeThread: @unchecked Sendable {
 
     func stop() {
         condition.lock(); stopped = true; tasks.removeAll(); condition.signal(); condition.unlock()
+    }
+
+    /// Waits until no segment is running, at most `seconds`; whether it is idle.
+    func waitUntilIdle(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        condition.lock(); defer { condition.unlock() }
+        while running && Date() < deadline { _ = condition.wait(until: min(deadline, Date().addingTimeInterval(0.05))) }
+        return !running
     }
 
     /// Nothing queued, nothing running, nothing waiting to be taken.
