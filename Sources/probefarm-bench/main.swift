@@ -89,7 +89,7 @@ case "hold":
     }
 default:
     print("usage: probefarm-bench sampler [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]")
-    print("usage: probefarm-bench engine [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]\n"
+    print("usage: probefarm-bench engine [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE] [--calls N]\n"
         + "       probefarm-bench diagnostics FILE.npy [--json FILE]")
     exit(64)
 }

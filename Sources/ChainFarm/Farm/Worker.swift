@@ -132,12 +132,12 @@ public final class Worker {
         return exit
     }
 
+    /// The loop of ``run()``, which stops the compute thread whatever way this returns.
     private func serve() throws -> WorkerExit {
         newSession()
         lastHeard = Date()
         while true {
             if let parent = settings.parent, getppid() != parent {
-                compute.stop()
                 return .done("the parent process \(parent) is gone")
             }
             if draining == nil, let why = settings.stopRequested() {
@@ -149,7 +149,7 @@ public final class Worker {
             }
             if let frames = try transport.receive(timeout: 0.01) {
                 lastHeard = Date()
-                if let exit = try handle(frames) { compute.stop(); return exit }
+                if let exit = try handle(frames) { return exit }
             }
             for frames in compute.takeResults() { outbox.append(frames) }
             while let next = outbox.first {
@@ -161,7 +161,6 @@ public final class Worker {
             if let d = draining, (compute.isIdle && outbox.isEmpty) || Date() > d.deadline || !registered {
                 // The coordinator releases whatever it still counted as ours.
                 _ = try? transport.send(WireCodec.encode(.done(reason: "\(settings.name) leaves: \(d.reason)")))
-                compute.stop()
                 return .done("left on \(d.reason) after \(segmentsDone) segments")
             }
             let now = Date()

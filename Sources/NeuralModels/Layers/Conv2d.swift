@@ -74,14 +74,15 @@ public struct Conv2d: Layer {
     public func pullback(_ r: LayerRecord, outputGradient dy: Tensor, wantParameters: Bool)
         -> (input: Tensor, parameters: [Tensor])
     {
+        // dL/dx by Winograd where it applies; dL/dW and dL/db always by column lowering.
         let u = winogradKernel
-        let g = u != nil && !wantParameters
-            ? (input: nil, weight: nil, bias: nil)
-            : Convolution.backward(r.input, weight: weight, outputGradient: dy,
+        let g = wantParameters || u == nil
+            ? Convolution.backward(r.input, weight: weight, outputGradient: dy,
                                    geometry: geometry(Array(r.input.shape.dropFirst())),
                                    wantInput: u == nil, wantParameters: wantParameters)
-        let dx = u.map { Winograd3x3.inputGradient(dy, kernel: $0, inputShape: r.input.shape, padding: padding) } ?? g.input!
-        guard wantParameters else { return (dx, []) }
+            : nil
+        let dx = u.map { Winograd3x3.inputGradient(dy, kernel: $0, inputShape: r.input.shape, padding: padding) } ?? g!.input!
+        guard wantParameters, let g else { return (dx, []) }
         return (dx, bias == nil ? [g.weight!] : [g.weight!, g.bias!])
     }
 }

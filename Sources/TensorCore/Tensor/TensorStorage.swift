@@ -21,7 +21,6 @@ package final class TensorStorage: ManagedBuffer<TensorStorage.Header, Float> {
     @usableFromInline package var count: Int {
         @inline(__always) get { withUnsafeMutablePointerToHeader { $0.pointee.count } }
     }
-    package var owner: AnyObject? { withUnsafeMutablePointerToHeader { $0.pointee.owner } }
 
     @usableFromInline package var isWritable: Bool { withUnsafeMutablePointerToHeader { $0.pointee.owner == nil } }
 
