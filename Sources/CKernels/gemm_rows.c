@@ -6,37 +6,33 @@
 #include "ckernels.h"
 #include <immintrin.h>
 
+// NV vectors of C's columns held in registers across the whole sum over p: the broadcast
+// of A's entry and the zero test are paid once per NV vectors.
+#define PF_COLUMN_BLOCK(NV, VEC, WIDTH, ZERO, LOAD, STORE, SET1, ADD, MUL)                 \
+    for (; j + (NV) * (WIDTH) <= n; j += (NV) * (WIDTH)) {                                \
+        VEC acc[NV];                                                                      \
+        for (int v = 0; v < (NV); v++)                                                    \
+            acc[v] = beta != 0 ? MUL(SET1(beta), LOAD(row + j + v * (WIDTH))) : ZERO;     \
+        for (size_t p = 0; p < k; p++) {                                                  \
+            float s = ar[p];                                                              \
+            if (s == 0) continue;                                                         \
+            VEC f = SET1(alpha * s);                                                      \
+            const float *br = b + p * ldb + j;                                            \
+            for (int v = 0; v < (NV); v++)                                                \
+                acc[v] = ADD(acc[v], MUL(f, LOAD(br + v * (WIDTH))));                     \
+        }                                                                                 \
+        for (int v = 0; v < (NV); v++) STORE(row + j + v * (WIDTH), acc[v]);              \
+    }
+
 #define PF_ROW_LOOP(VEC, WIDTH, ZERO, LOAD, STORE, SET1, ADD, MUL, TAIL)                 \
     for (size_t i = 0; i < m; i++) {                                                      \
         const float *ar = a + i * lda;                                                    \
         float *row = c + i * ldc;                                                         \
         size_t j = 0;                                                                     \
-        for (; j + 2 * (WIDTH) <= n; j += 2 * (WIDTH)) {                                  \
-            VEC acc0 = ZERO, acc1 = ZERO;                                                 \
-            if (beta != 0) {                                                              \
-                acc0 = MUL(SET1(beta), LOAD(row + j));                                    \
-                acc1 = MUL(SET1(beta), LOAD(row + j + (WIDTH)));                          \
-            }                                                                             \
-            for (size_t p = 0; p < k; p++) {                                              \
-                float s = ar[p];                                                          \
-                if (s == 0) continue;                                                     \
-                VEC f = SET1(alpha * s);                                                  \
-                const float *br = b + p * ldb + j;                                        \
-                acc0 = ADD(acc0, MUL(f, LOAD(br)));                                       \
-                acc1 = ADD(acc1, MUL(f, LOAD(br + (WIDTH))));                             \
-            }                                                                             \
-            STORE(row + j, acc0);                                                         \
-            STORE(row + j + (WIDTH), acc1);                                               \
-        }                                                                                 \
-        for (; j + (WIDTH) <= n; j += (WIDTH)) {                                          \
-            VEC acc = beta != 0 ? MUL(SET1(beta), LOAD(row + j)) : ZERO;                  \
-            for (size_t p = 0; p < k; p++) {                                              \
-                float s = ar[p];                                                          \
-                if (s == 0) continue;                                                     \
-                acc = ADD(acc, MUL(SET1(alpha * s), LOAD(b + p * ldb + j)));              \
-            }                                                                             \
-            STORE(row + j, acc);                                                          \
-        }                                                                                 \
+        PF_COLUMN_BLOCK(8, VEC, WIDTH, ZERO, LOAD, STORE, SET1, ADD, MUL)                 \
+        PF_COLUMN_BLOCK(4, VEC, WIDTH, ZERO, LOAD, STORE, SET1, ADD, MUL)                 \
+        PF_COLUMN_BLOCK(2, VEC, WIDTH, ZERO, LOAD, STORE, SET1, ADD, MUL)                 \
+        PF_COLUMN_BLOCK(1, VEC, WIDTH, ZERO, LOAD, STORE, SET1, ADD, MUL)                 \
         TAIL                                                                              \
         for (; j < n; j++) {                                                              \
             float acc = beta != 0 ? beta * row[j] : 0.0f;                                 \

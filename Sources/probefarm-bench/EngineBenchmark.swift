@@ -49,22 +49,15 @@ enum EngineBenchmark {
         return try Sequential(layers: layers, inputShape: [23])
     }
 
-    /// Per-chain G and ∇G for G = CE(f(q), target) (+ ½‖z‖² for the latent case).
-    static func valueAndGradient(_ nets: [Sequential], _ q: Tensor, targets: [Int], prior: Bool) -> (Tensor, Tensor) {
-        var none: TrainingNoise? = nil
-        var tapes = [[LayerRecord]]()
+    /// Per-chain G and ∇G for G = CE(f(q), target) (+ ½‖z‖² for the latent case), through
+    /// passes that keep their buffers from call to call (as a sampler's target does).
+    static func valueAndGradient(_ passes: [NetworkPass], _ q: Tensor, targets: [Int], prior: Bool) -> (Tensor, Tensor) {
         var h = q
-        for n in nets {
-            let t = n.record(h, noise: &none)
-            h = t.last!.output
-            tapes.append(t)
-        }
+        for p in passes { h = p.forward(h) }
         let ce = Losses.crossEntropy(logits: h, labels: ArraySlice(targets))
         var g = ce.gradient
         g.scale(by: Float(q.shape[0]))  // per-chain gradients, not the batch mean
-        for (n, t) in zip(nets, tapes).reversed() {
-            g = n.pullback(t, outputGradient: g, wantParameters: false).input
-        }
+        for p in passes.reversed() { g = p.inputGradient(outputGradient: g) }
         if prior { g.add(q) }
         return (Tensor(shape: [q.shape[0]], repeating: Float(ce.loss)), g)
     }
@@ -114,9 +107,9 @@ enum EngineBenchmark {
                 let dim = c == "vae_cnn" ? 10 : 23
                 let q = Tensor(shape: [b, dim]) { _ in r.nextNormal() }
                 let targets = (0..<b).map { $0 % (c == "vae_cnn" ? 10 : 2) }
-                let nets = c == "vae_cnn" ? [dec, net] : [small]
+                let passes = (c == "vae_cnn" ? [dec, net] : [small]).map(NetworkPass.init)
                 let t = time(minTime: minTime, repeats: repeats, calls: calls) {
-                    _ = valueAndGradient(nets, q, targets: targets, prior: c == "vae_cnn")
+                    _ = valueAndGradient(passes, q, targets: targets, prior: c == "vae_cnn")
                 }
                 rows.append(Row(case: c, batch: b, medianSecondsPerCall: t, gradientsPerSecondPerChain: 1 / t,
                                 gradientsPerSecondTotal: Double(b) / t))

@@ -17,7 +17,7 @@ enum SamplerBenchmark {
         var acceptance: Double
     }
 
-    static func run(batches: [Int], cases: [String], minTime: Double, repeats: Int) throws -> [Row] {
+    static func run(batches: [Int], cases: [String], minTime: Double, repeats: Int, calls: Int? = nil) throws -> [Row] {
         var rng = SplitMix64(seed: 0)
         let dec = try EngineBenchmark.decoder(&rng), cnn = try EngineBenchmark.cnn(&rng)
         var rng2 = SplitMix64(seed: 1)
@@ -40,7 +40,7 @@ enum SamplerBenchmark {
                 let starts = (0..<b).map { RandomStream(seed: 42, chain: $0).normals(d, iteration: 0, purpose: .initialization) }
                 var cps = runner.start(chains: Array(0..<b), positions: starts).map { $0! }
                 var accepted = 0.0, steps = 0.0
-                let seconds = EngineBenchmark.time(minTime: minTime, repeats: repeats) {
+                let seconds = EngineBenchmark.time(minTime: minTime, repeats: repeats, calls: calls) {
                     runner.advance(&cps, iterations: 1) { r in accepted += r.info.acceptanceProbability; steps += 1 }
                 }
                 rows.append(Row(case: c, batch: b, stepsPerSecondPerChain: 1 / seconds,

@@ -3,6 +3,7 @@ import NeuralModels
 import TensorCore
 
 // probefarm-bench engine [--batches 1,8,64] [--json FILE] [--calls N (untimed, for perf/valgrind)]
+// probefarm-bench sampler [--batches 1,8,64] [--json FILE] [--calls N]
 // probefarm-bench diagnostics FILE.npy [--json FILE]
 // Prints figures; Scripts/bench.sh runs it beside the peers and prints ratios.
 
@@ -41,7 +42,8 @@ case "engine":
     emit(rows)
 case "sampler":
     print("ProbeFarm MALA: BLAS \(BLAS.coreName), \(BLAS.threads) thread(s)")
-    let rows = try SamplerBenchmark.run(batches: batches, cases: cases, minTime: minTime, repeats: repeats)
+    let rows = try SamplerBenchmark.run(batches: batches, cases: cases, minTime: minTime, repeats: repeats,
+                                        calls: calls)
     for r in rows {
         print("\(r.case.padding(toLength: 8, withPad: " ", startingAt: 0)) B=\(String(r.batch).leftPadded(3))  "
               + String(format: "%11.1f steps/s/chain  %11.1f steps/s total  acceptance %.2f", r.stepsPerSecondPerChain,
@@ -88,7 +90,7 @@ case "hold":
         sleep(seconds)
     }
 default:
-    print("usage: probefarm-bench sampler [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE]")
+    print("usage: probefarm-bench sampler [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE] [--calls N]")
     print("usage: probefarm-bench engine [--batches 1,8,64] [--cases vae_cnn,mlp] [--json FILE] [--calls N]\n"
         + "       probefarm-bench diagnostics FILE.npy [--json FILE]")
     exit(64)

@@ -29,13 +29,9 @@ public struct Activation: Layer {
     public func outputShape(for input: [Int]) -> Result<[Int], ShapeMismatch> { .success(input) }
 
     public func forward(_ x: Tensor, noise: inout TrainingNoise?) -> (output: Tensor, auxiliary: Tensor?) {
-        let y: Tensor
-        switch kind {
-        case .relu: y = x.map { $0 > 0 ? $0 : 0 }
-        case .leakyReLU(let a): y = x.map { $0 > 0 ? $0 : a * $0 }
-        case .sigmoid: y = x.map(Self.sigmoid)
-        case .tanh: y = x.map { Foundation.tanh($0) }
-        case .softplus: y = x.map { $0 > 20 ? $0 : log1p(exp($0)) }
+        var y = Tensor(uninitializedShape: x.shape)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in apply(xp.baseAddress!, into: yp.baseAddress!, count: xp.count) }
         }
         return (y, nil)
     }
@@ -43,15 +39,52 @@ public struct Activation: Layer {
     public func pullback(_ r: LayerRecord, outputGradient dy: Tensor, wantParameters: Bool)
         -> (input: Tensor, parameters: [Tensor])
     {
-        let dx: Tensor
-        switch kind {
-        case .relu: dx = r.input.zip(dy) { x, g in x > 0 ? g : 0 }
-        case .leakyReLU(let a): dx = r.input.zip(dy) { x, g in x > 0 ? g : a * g }
-        case .sigmoid: dx = r.output.zip(dy) { y, g in g * y * (1 - y) }
-        case .tanh: dx = r.output.zip(dy) { y, g in g * (1 - y * y) }
-        case .softplus: dx = r.input.zip(dy) { x, g in x > 20 ? g : g * Self.sigmoid(x) }
+        var dx = Tensor(uninitializedShape: dy.shape)
+        r.input.withUnsafeBufferPointer { xp in
+            r.output.withUnsafeBufferPointer { yp in
+                dy.withUnsafeBufferPointer { gp in
+                    dx.withUnsafeMutableBufferPointer { dp in
+                        inputGradient(input: xp.baseAddress!, output: yp.baseAddress!, outputGradient: gp.baseAddress!,
+                                      into: dp.baseAddress!, count: gp.count)
+                    }
+                }
+            }
         }
         return (dx, [])
+    }
+
+    /// y = f(x) for `count` elements: the kernel of ``forward(_:noise:)`` and of ``NetworkPass``.
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        switch kind {
+        case .relu: for i in 0..<count { y[i] = x[i] > 0 ? x[i] : 0 }
+        case .leakyReLU(let a): for i in 0..<count { y[i] = x[i] > 0 ? x[i] : a * x[i] }
+        case .sigmoid: for i in 0..<count { y[i] = Self.sigmoid(x[i]) }
+        case .tanh: for i in 0..<count { y[i] = Foundation.tanh(x[i]) }
+        case .softplus: for i in 0..<count { y[i] = x[i] > 20 ? x[i] : log1p(exp(x[i])) }
+        }
+    }
+
+    /// dL/dx = dL/dy · f′(x), from the input x and output y of ``apply(_:into:count:)``.
+    func inputGradient(input x: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                       outputGradient g: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count: Int) {
+        switch kind {
+        case .relu:
+            // Eight at a time: a select, so the same bits as the scalar loop that ends it.
+            var i = 0
+            let (xr, gr, dr) = (UnsafeRawPointer(x), UnsafeRawPointer(g), UnsafeMutableRawPointer(dx))
+            while i + 8 <= count {
+                let xv = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                let gv = gr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                dr.storeBytes(of: SIMD8<Float>().replacing(with: gv, where: xv .> 0), toByteOffset: 4 * i,
+                              as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { dx[i] = x[i] > 0 ? g[i] : 0; i += 1 }
+        case .leakyReLU(let a): for i in 0..<count { dx[i] = x[i] > 0 ? g[i] : a * g[i] }
+        case .sigmoid: for i in 0..<count { dx[i] = g[i] * y[i] * (1 - y[i]) }
+        case .tanh: for i in 0..<count { dx[i] = g[i] * (1 - y[i] * y[i]) }
+        case .softplus: for i in 0..<count { dx[i] = x[i] > 20 ? g[i] : g[i] * Self.sigmoid(x[i]) }
+        }
     }
 
     @inline(__always) static func sigmoid(_ x: Float) -> Float {

@@ -55,33 +55,26 @@ public struct Linear: Layer {
     }
 
     public func forward(_ x: Tensor, noise: inout TrainingNoise?) -> (output: Tensor, auxiliary: Tensor?) {
-        let rows = x.count / inFeatures
         var shape = x.shape
         shape[shape.count - 1] = outFeatures
-        // Every element is written: the bias first (then accumulated onto), or by β = 0.
-        var y = Tensor(uninitializedShape: shape)
-        y.withUnsafeMutableBufferPointer { yp in
-            if let bias {
-                bias.withUnsafeBufferPointer { bp in
-                    for r in 0..<rows { (yp.baseAddress! + r * outFeatures).update(from: bp.baseAddress!, count: outFeatures) }
-                }
-            }
-            x.withUnsafeBufferPointer { xp in
-                if rows <= 2, let transposedWeight {
-                    transposedWeight.withUnsafeBufferPointer { tp in
-                        BLAS.gemm(m: rows, n: outFeatures, k: inFeatures, a: xp.baseAddress!, b: tp.baseAddress!,
-                                  beta: bias == nil ? 0 : 1, c: yp.baseAddress!)
-                    }
-                    return
-                }
-                weight.withUnsafeBufferPointer { wp in
-                    BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures,
-                              a: xp.baseAddress!, b: wp.baseAddress!, beta: bias == nil ? 0 : 1,
-                              c: yp.baseAddress!)
-                }
+        var y = Tensor(uninitializedShape: shape)   // every element written by `apply`
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                apply(xp.baseAddress!, rows: x.count / inFeatures, into: yp.baseAddress!)
             }
         }
         return (y, nil)
+    }
+
+    /// y = x Wᵀ + b for `rows` rows, into `rows × outFeatures` floats (every one written).
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        kernel.apply(x, rows: rows, into: y)
+    }
+
+    /// The layer's tensors as addresses: valid while this layer lives unmutated.
+    var kernel: LinearKernel {
+        LinearKernel(weight: weight.unsafeBaseAddress, transposedWeight: transposedWeight?.unsafeBaseAddress,
+                     bias: bias?.unsafeBaseAddress, inFeatures: inFeatures, outFeatures: outFeatures)
     }
 
     public func pullback(_ r: LayerRecord, outputGradient dy: Tensor, wantParameters: Bool)
@@ -90,12 +83,7 @@ public struct Linear: Layer {
         let rows = r.input.count / inFeatures
         var dx = Tensor(uninitializedShape: r.input.shape)   // written by β = 0
         dx.withUnsafeMutableBufferPointer { dp in
-            dy.withUnsafeBufferPointer { gp in
-                weight.withUnsafeBufferPointer { wp in
-                    BLAS.gemm(m: rows, n: inFeatures, k: outFeatures,
-                              a: gp.baseAddress!, b: wp.baseAddress!, c: dp.baseAddress!)
-                }
-            }
+            dy.withUnsafeBufferPointer { gp in kernel.inputGradient(gp.baseAddress!, rows: rows, into: dp.baseAddress!) }
         }
         guard wantParameters else { return (dx, []) }
         var dw = Tensor(shape: weight.shape)
@@ -115,5 +103,38 @@ public struct Linear: Layer {
             }
         }
         return (dx, [dw, db])
+    }
+}
+
+/// The kernels of a ``Linear`` layer over raw addresses: what its Tensor-level pullbacks
+/// and a ``NetworkPass`` both run, so the two give the same bits. A trivial value, so a
+/// pass that keeps one per layer copies it without reference counting.
+struct LinearKernel {
+    var weight: UnsafePointer<Float>
+    /// Wᵀ, [in, out], for a small weight: one or two rows then accumulate its contiguous
+    /// rows, vectorised across the outputs.
+    var transposedWeight: UnsafePointer<Float>?
+    var bias: UnsafePointer<Float>?
+    var inFeatures: Int
+    var outFeatures: Int
+
+    /// y = x Wᵀ + b for `rows` rows of `inFeatures`, into `rows × outFeatures` floats (every
+    /// one written).
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        // The bias first (then accumulated onto), or β = 0.
+        if let bias {
+            for r in 0..<rows { (y + r * outFeatures).update(from: bias, count: outFeatures) }
+        }
+        let beta: Float = bias == nil ? 0 : 1
+        if rows <= 2, let transposedWeight {
+            BLAS.gemm(m: rows, n: outFeatures, k: inFeatures, a: x, b: transposedWeight, beta: beta, c: y)
+        } else {
+            BLAS.gemm(transB: true, m: rows, n: outFeatures, k: inFeatures, a: x, b: weight, beta: beta, c: y)
+        }
+    }
+
+    /// dL/dx = dL/dy · W for `rows` rows, into `rows × inFeatures` floats (every one written).
+    func inputGradient(_ dy: UnsafePointer<Float>, rows: Int, into dx: UnsafeMutablePointer<Float>) {
+        BLAS.gemm(m: rows, n: inFeatures, k: outFeatures, a: dy, b: weight, c: dx)
     }
 }

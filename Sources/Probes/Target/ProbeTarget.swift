@@ -29,8 +29,8 @@ public struct ProbedModel: Sendable {
 public struct ProbeTarget: LogDensity {
     public var space: Space
     /// Probed models by name (the decoder is not among them).
-    public var models: [String: ProbedModel]
-    public var decoder: Sequential?
+    public let models: [String: ProbedModel]
+    public let decoder: Sequential?
     public var terms: [any ProbeTerm]
     public var temperature: Double
     /// The flattened data dimension (the probed models' input size).
@@ -41,7 +41,15 @@ public struct ProbeTarget: LogDensity {
                 temperature: Double, dataDimension: Int, dataShape: [Int]) {
         self.space = space; self.models = models; self.decoder = decoder; self.terms = terms
         self.temperature = temperature; self.dataDimension = dataDimension; self.dataShape = dataShape
+        modelOrder = models.keys.sorted()
+        passes = PassPool(decoder: decoder, models: modelOrder.map { models[$0]!.members })
     }
+
+    /// Model names in a fixed order: gradients of several models are summed in this order,
+    /// so the sum does not depend on a process's hash seed (a chain's draws must not).
+    private let modelOrder: [String]
+    /// Network passes with their buffers, one set per thread evaluating at a time.
+    private let passes: PassPool
 
     public var dimension: Int {
         switch space {
@@ -77,11 +85,11 @@ public struct ProbeTarget: LogDensity {
 
     func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool, beta: Double = 1) -> Evaluation {
         let k = dimension, D = dataDimension
-        var none: TrainingNoise? = nil
+        let set = passes.take()
+        defer { passes.put(set) }
         // 1. Sampler coordinates → data points.
         var x = [Double](repeating: 0, count: n * D)
         var dxdu = [Double](), logJ = [Double](repeating: 0, count: n), dlogJ = [Double]()
-        var decoderTape: [LayerRecord] = []
         switch space {
         case .data(let s):
             dxdu = Array(repeating: 0, count: n * k)
@@ -98,22 +106,14 @@ public struct ProbeTarget: LogDensity {
             }
         case .latent:
             let z = Tensor(shape: [n, k], doubles: u)
-            decoderTape = decoder!.record(z, noise: &none)
-            x = decoderTape.last!.output.scalars.map(Double.init)
+            x = set.decoder!.forward(z).scalars.map(Double.init)
         }
         let xTensor = Tensor(shape: [n] + dataShape, doubles: x)
         // 2. Every probed model (every member) forward, recorded for its pullback.
-        var tapes = [String: [[LayerRecord]]]()
         var readouts = [String: [MemberReadout]]()
-        for (name, m) in models {
-            var ts = [[LayerRecord]](), rs = [MemberReadout]()
-            for member in m.members {
-                let tape = member.record(xTensor, noise: &none)
-                rs.append(m.kind.read(tape.last!.output.scalars, batch: n))
-                ts.append(tape)
-            }
-            tapes[name] = ts
-            readouts[name] = rs
+        for (name, members) in zip(modelOrder, set.members) {
+            let kind = models[name]!.kind
+            readouts[name] = members.map { kind.read($0.forward(xTensor).scalars, batch: n) }
         }
         // 3. G = Σ terms, and dG/d(readouts), dG/dx.
         let input = TermInput(batch: n, readouts: readouts, x: x, dimension: D)
@@ -148,12 +148,13 @@ public struct ProbeTarget: LogDensity {
             return Evaluation(logDensity: logDensity, gradient: [], energy: energy, x: x, readouts: readouts)
         }
         // 4. Pull dG/d(readouts) back through every member to dG/dx.
-        for (name, grads) in readoutGrads {
+        for (name, members) in zip(modelOrder, set.members) {
+            guard let grads = readoutGrads[name] else { continue }
             let m = models[name]!
             for (j, g) in grads.enumerated() where g.probabilities.contains(where: { $0 != 0 }) || g.values.contains(where: { $0 != 0 }) {
                 let raw = m.kind.pullback(g, readout: readouts[name]![j])
                 let dy = Tensor(shape: [n] + m.outputShape, scalars: raw)
-                let dx = m.members[j].pullback(tapes[name]![j], outputGradient: dy, wantParameters: false).input
+                let dx = members[j].inputGradient(outputGradient: dy)
                 dx.withUnsafeBufferPointer { p in for i in 0..<p.count { dGdx[i] += Double(p[i]) } }
             }
         }
@@ -168,8 +169,8 @@ public struct ProbeTarget: LogDensity {
                 }
             }
         case .latent(_, _, let prior):
-            let dx = Tensor(shape: decoderTape.last!.output.shape, doubles: dGdx)
-            let dz = decoder!.pullback(decoderTape, outputGradient: dx, wantParameters: false).input
+            let dx = Tensor(shape: [n] + decoder!.outputShape, doubles: dGdx)
+            let dz = set.decoder!.inputGradient(outputGradient: dx)
             dz.withUnsafeBufferPointer { p in
                 for i in 0..<(n * k) { gradient[i] = -Double(p[i]) / tau - (prior ? u[i] : 0) }
             }
@@ -182,5 +183,38 @@ public struct ProbeTarget: LogDensity {
             }
         }
         return Evaluation(logDensity: logDensity, gradient: gradient, energy: energy, x: x, readouts: readouts)
+    }
+}
+
+/// The network passes of one evaluation: the decoder's and every probed member's, in
+/// ``ProbeTarget``'s model order. Passes are not thread-safe, so an evaluation takes a set
+/// for its duration; a thread that finds none free builds one (a worker has one thread).
+final class PassPool: @unchecked Sendable {
+    struct Set {
+        var decoder: NetworkPass?
+        var members: [[NetworkPass]]
+    }
+
+    private let decoder: Sequential?
+    private let models: [[Sequential]]
+    private let lock = NSLock()
+    private var free: [Set] = []
+
+    init(decoder: Sequential?, models: [[Sequential]]) {
+        self.decoder = decoder
+        self.models = models
+    }
+
+    func take() -> Set {
+        lock.lock()
+        let set = free.popLast()
+        lock.unlock()
+        return set ?? Set(decoder: decoder.map(NetworkPass.init), members: models.map { $0.map(NetworkPass.init) })
+    }
+
+    func put(_ set: Set) {
+        lock.lock()
+        free.append(set)
+        lock.unlock()
     }
 }

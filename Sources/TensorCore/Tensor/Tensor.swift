@@ -104,6 +104,11 @@ public struct Tensor: Sendable {
         return Tensor(shape: newShape, storage: storage)
     }
 
+    /// The first element's address, for kernels that run many times over the same tensor
+    /// (a dense network's weights). It stays valid while this tensor, or a copy sharing its
+    /// storage, lives unmutated.
+    package var unsafeBaseAddress: UnsafePointer<Float> { UnsafePointer(storage.base) }
+
     /// Calls `body` with the elements, read-only.
     @inlinable
     public func withUnsafeBufferPointer<R>(
