@@ -12,7 +12,8 @@ import TensorCore
 /// ``Sequential/pullback(_:outputGradient:wantParameters:)``, so the results are the same
 /// bits. Any other network keeps the layer records of ``Sequential/record(_:noise:)``.
 ///
-/// A pass is not thread-safe: each thread keeps its own.
+/// Each ``forward(_:)`` allows one ``inputGradient(outputGradient:)``, which consumes
+/// what the forward pass kept. A pass is not thread-safe: each thread keeps its own.
 public final class NetworkPass {
     public let network: Sequential
     /// The dense plan, or nil when the network has other layers.
@@ -72,6 +73,7 @@ public final class NetworkPass {
     public func forward(_ x: Tensor) -> Tensor {
         guard let stages else {
             var none: TrainingNoise? = nil
+            tape = []   // the previous records go before the new ones are made
             tape = network.record(x, noise: &none)
             return tape.last?.output ?? x
         }
@@ -97,9 +99,12 @@ public final class NetworkPass {
     /// dL/d(input) of the last ``forward(_:)``, given dL/d(output).
     public func inputGradient(outputGradient dy: Tensor) -> Tensor {
         guard let stages else {
+            precondition(!tape.isEmpty || network.layers.isEmpty, "inputGradient without a forward pass")
+            defer { tape = [] }
             return network.pullback(tape, outputGradient: dy, wantParameters: false).input
         }
-        guard let input else { preconditionFailure("inputGradient before forward") }
+        guard let input else { preconditionFailure("inputGradient without a forward pass") }
+        defer { self.input = nil }
         let n = batch, buffer = buffer!
         precondition(dy.count == n * widths.last!, "output gradient \(dy.shape) for a batch of \(n)")
         return input.withUnsafeBufferPointer { xp in
@@ -120,6 +125,13 @@ public final class NetworkPass {
                 return Tensor(shape: batchedInputShape, scalars: UnsafeBufferPointer(start: g, count: n * widths[0]))
             }
         }
+    }
+
+    /// Drops what the last forward pass kept for its pullback (layer records can be large:
+    /// every activation of a CNN for the batch); a dense pass keeps its buffer.
+    public func release() {
+        tape = []
+        input = nil
     }
 
     /// Sizes the buffer for batch `n` (kept while the batch stays the same).

@@ -213,6 +213,8 @@ final class PassPool: @unchecked Sendable {
     }
 
     func put(_ set: Set) {
+        set.decoder?.release()
+        for members in set.members { for pass in members { pass.release() } }
         lock.lock()
         free.append(set)
         lock.unlock()
