@@ -7,7 +7,8 @@ import TensorCore
 /// Full MALA steps (proposal, one batched gradient, exact accept/reject) through
 /// ``ChainRunner`` and ``ProbeTarget`` on the peer's two probes: G = CE(MLP(x), target)
 /// in a 23-d data space, and G = CE(CNN(decoder(z)), target) + ½‖z‖² in a 10-d latent
-/// space. Fixed step size, no adaptation (as the peer's fused scan).
+/// space. Fixed step size, no adaptation, 20 steps per timed call (as the peer's fused
+/// scan; a worker advances a segment of many steps per call).
 enum SamplerBenchmark {
     struct Row: Codable {
         var `case`: String
@@ -16,6 +17,8 @@ enum SamplerBenchmark {
         var stepsPerSecondTotal: Double
         var acceptance: Double
     }
+
+    static let stepsPerCall = 20
 
     static func run(batches: [Int], cases: [String], minTime: Double, repeats: Int, calls: Int? = nil) throws -> [Row] {
         var rng = SplitMix64(seed: 0)
@@ -41,8 +44,8 @@ enum SamplerBenchmark {
                 var cps = runner.start(chains: Array(0..<b), positions: starts).map { $0! }
                 var accepted = 0.0, steps = 0.0
                 let seconds = EngineBenchmark.time(minTime: minTime, repeats: repeats, calls: calls) {
-                    runner.advance(&cps, iterations: 1) { r in accepted += r.info.acceptanceProbability; steps += 1 }
-                }
+                    runner.advance(&cps, iterations: stepsPerCall) { r in accepted += r.info.acceptanceProbability; steps += 1 }
+                } / Double(stepsPerCall)
                 rows.append(Row(case: c, batch: b, stepsPerSecondPerChain: 1 / seconds,
                                 stepsPerSecondTotal: Double(b) / seconds, acceptance: accepted / max(steps, 1)))
             }

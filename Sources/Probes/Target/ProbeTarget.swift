@@ -64,7 +64,7 @@ public struct ProbeTarget: LogDensity {
         public var gradient: [Double]
         public var energy: [Double]
         public var x: [Double]
-        public var readouts: [String: [MemberReadout]]
+        public var readouts: ModelTable<[MemberReadout]>
     }
 
     public func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
@@ -87,12 +87,17 @@ public struct ProbeTarget: LogDensity {
         let k = dimension, D = dataDimension
         let set = passes.take()
         defer { passes.put(set) }
-        // 1. Sampler coordinates → data points.
-        var x = [Double](repeating: 0, count: n * D)
-        var dxdu = [Double](), logJ = [Double](repeating: 0, count: n), dlogJ = [Double]()
+        // 1. Sampler coordinates → data points. Without bounds or fixed features x = u,
+        // and dx/du, log|dx/du| and its gradient stay empty (1, 0, 0).
+        var x: [Double]
+        var dxdu = [Double](), logJ = [Double](), dlogJ = [Double]()
         switch space {
+        case .data(let s) where s.isIdentity:
+            x = u
         case .data(let s):
+            x = Array(repeating: 0, count: n * D)
             dxdu = Array(repeating: 0, count: n * k)
+            logJ = Array(repeating: 0, count: n)
             dlogJ = Array(repeating: 0, count: n * k)
             for b in 0..<n {
                 for (i, v) in s.fixed { x[b * D + i] = v }
@@ -105,71 +110,84 @@ public struct ProbeTarget: LogDensity {
                 }
             }
         case .latent:
-            let z = Tensor(shape: [n, k], doubles: u)
-            x = set.decoder!.forward(z).scalars.map(Double.init)
+            let z = Tensor(shape: set.shapes.latent(n, k), doubles: u)
+            x = set.decoder!.forward(z).withUnsafeBufferPointer { p in p.map(Double.init) }
         }
-        let xTensor = Tensor(shape: [n] + dataShape, doubles: x)
-        // 2. Every probed model (every member) forward, recorded for its pullback.
-        var readouts = [String: [MemberReadout]]()
+        let xTensor = Tensor(shape: set.shapes.data(n, dataShape), doubles: x)
+        // 2. Every probed model (every member) forward, kept for its pullback.
+        var readouts = ModelTable<[MemberReadout]>(capacity: modelOrder.count)
         for (name, members) in zip(modelOrder, set.members) {
             let kind = models[name]!.kind
-            readouts[name] = members.map { kind.read($0.forward(xTensor).scalars, batch: n) }
+            readouts[name] = members.map { pass in
+                pass.forward(xTensor).withUnsafeBufferPointer { kind.read($0, batch: n) }
+            }
         }
         // 3. G = Σ terms, and dG/d(readouts), dG/dx.
         let input = TermInput(batch: n, readouts: readouts, x: x, dimension: D)
-        var energy = [Double](repeating: 0, count: n)
-        var readoutGrads = [String: [MemberGradient]]()
-        var dGdx = [Double](repeating: 0, count: n * D)
+        // The first term's arrays are taken as they are, later terms' added in.
+        var energy = [Double]()
+        var readoutGrads = ModelTable<[MemberGradient]>()
+        var dGdx = [Double]()
         for term in terms {
             let out = term.evaluate(input)
-            for b in 0..<n { energy[b] += out.values[b] }
+            if energy.isEmpty { energy = out.values } else { for b in 0..<n { energy[b] += out.values[b] } }
             guard wantGradient else { continue }
-            for i in out.xGradient.indices { dGdx[i] += out.xGradient[i] }
+            if !out.xGradient.isEmpty {
+                if dGdx.isEmpty { dGdx = out.xGradient } else { for i in dGdx.indices { dGdx[i] += out.xGradient[i] } }
+            }
+            if readoutGrads.isEmpty { readoutGrads = out.gradients; continue }
             for (name, gs) in out.gradients {
-                if var acc = readoutGrads[name] {
+                readoutGrads.update(name, default: []) { acc in
+                    guard !acc.isEmpty else { acc = gs; return }
                     for (m, g) in gs.enumerated() {
                         for i in g.probabilities.indices { acc[m].probabilities[i] += g.probabilities[i] }
                         for i in g.values.indices { acc[m].values[i] += g.values[i] }
                     }
-                    readoutGrads[name] = acc
-                } else {
-                    readoutGrads[name] = gs
                 }
             }
         }
+        if energy.isEmpty { energy = Array(repeating: 0, count: n) }
         let tau = temperature / beta
         var logDensity = energy.map { -$0 / tau }
         guard wantGradient else {
             switch space {
-            case .data: for b in 0..<n { logDensity[b] += logJ[b] }
+            case .data: for b in logJ.indices { logDensity[b] += logJ[b] }
             case .latent(_, _, let prior):
                 if prior { for b in 0..<n { logDensity[b] -= 0.5 * (0..<k).reduce(0.0) { $0 + u[b * k + $1] * u[b * k + $1] } } }
             }
             return Evaluation(logDensity: logDensity, gradient: [], energy: energy, x: x, readouts: readouts)
         }
-        // 4. Pull dG/d(readouts) back through every member to dG/dx.
-        for (name, members) in zip(modelOrder, set.members) {
+        // 4. Pull dG/d(readouts) back through every member to dG/dx, models in a fixed order.
+        if dGdx.isEmpty { dGdx = Array(repeating: 0, count: n * D) }
+        for (index, (name, members)) in zip(modelOrder, set.members).enumerated() {
             guard let grads = readoutGrads[name] else { continue }
-            let m = models[name]!
+            let m = models[name]!, memberReadouts = readouts[name]!
             for (j, g) in grads.enumerated() where g.probabilities.contains(where: { $0 != 0 }) || g.values.contains(where: { $0 != 0 }) {
-                let raw = m.kind.pullback(g, readout: readouts[name]![j])
-                let dy = Tensor(shape: [n] + m.outputShape, scalars: raw)
+                var dy = Tensor(uninitializedShape: set.shapes.output(model: index, n, m.outputShape))
+                dy.withUnsafeMutableBufferPointer { m.kind.pullback(g, readout: memberReadouts[j], into: $0) }
                 let dx = members[j].inputGradient(outputGradient: dy)
                 dx.withUnsafeBufferPointer { p in for i in 0..<p.count { dGdx[i] += Double(p[i]) } }
             }
         }
         // 5. To the sampler's coordinates.
-        var gradient = [Double](repeating: 0, count: n * k)
+        var gradient: [Double]
         switch space {
         case .data(let s):
-            for b in 0..<n {
-                logDensity[b] += logJ[b]
-                for (j, i) in s.free.enumerated() {
-                    gradient[b * k + j] = -dGdx[b * D + i] * dxdu[b * k + j] / tau + dlogJ[b * k + j]
+            if logJ.isEmpty {
+                gradient = dGdx   // x = u: scaled in place
+                for i in 0..<(n * k) { gradient[i] = -gradient[i] / tau }
+            } else {
+                gradient = Array(repeating: 0, count: n * k)
+                for b in 0..<n {
+                    logDensity[b] += logJ[b]
+                    for (j, i) in s.free.enumerated() {
+                        gradient[b * k + j] = -dGdx[b * D + i] * dxdu[b * k + j] / tau + dlogJ[b * k + j]
+                    }
                 }
             }
         case .latent(_, _, let prior):
-            let dx = Tensor(shape: [n] + decoder!.outputShape, doubles: dGdx)
+            gradient = Array(repeating: 0, count: n * k)
+            let dx = Tensor(shape: set.shapes.decoderOutput(n, decoder!.outputShape), doubles: dGdx)
             let dz = set.decoder!.inputGradient(outputGradient: dx)
             dz.withUnsafeBufferPointer { p in
                 for i in 0..<(n * k) { gradient[i] = -Double(p[i]) / tau - (prior ? u[i] : 0) }
@@ -190,9 +208,38 @@ public struct ProbeTarget: LogDensity {
 /// ``ProbeTarget``'s model order. Passes are not thread-safe, so an evaluation takes a set
 /// for its duration; a thread that finds none free builds one (a worker has one thread).
 final class PassPool: @unchecked Sendable {
-    struct Set {
-        var decoder: NetworkPass?
-        var members: [[NetworkPass]]
+    final class Set {
+        let decoder: NetworkPass?
+        let members: [[NetworkPass]]
+        /// Batched tensor shapes, made once per batch size.
+        let shapes = Shapes()
+
+        init(decoder: NetworkPass?, members: [[NetworkPass]]) {
+            self.decoder = decoder
+            self.members = members
+        }
+    }
+
+    /// [batch] + a per-sample shape, kept for the last batch size asked (a worker's batch
+    /// does not change): shape arrays are not rebuilt at every evaluation.
+    final class Shapes {
+        private var batch = -1
+        private var cache: [[Int]?] = []
+
+        private func shape(_ slot: Int, _ n: Int, _ sample: [Int]) -> [Int] {
+            if n != batch { cache = []; batch = n }
+            if slot < cache.count, let s = cache[slot] { return s }
+            if slot >= cache.count { cache += Array(repeating: nil, count: slot + 1 - cache.count) }
+            let s = [n] + sample
+            cache[slot] = s
+            return s
+        }
+
+        func latent(_ n: Int, _ k: Int) -> [Int] { shape(0, n, [k]) }
+        func data(_ n: Int, _ sample: [Int]) -> [Int] { shape(1, n, sample) }
+        func decoderOutput(_ n: Int, _ sample: [Int]) -> [Int] { shape(2, n, sample) }
+        /// The output of the probed model at `index` in the target's model order.
+        func output(model index: Int, _ n: Int, _ sample: [Int]) -> [Int] { shape(3 + index, n, sample) }
     }
 
     private let decoder: Sequential?

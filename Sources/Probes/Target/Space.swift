@@ -32,6 +32,11 @@ public struct DataSpace: Sendable, Equatable {
         free = (0..<dimension).filter { fixed[$0] == nil }
     }
 
+    /// Whether x = u: no bounds and no fixed features (the sampler moves x itself).
+    public var isIdentity: Bool {
+        fixed.isEmpty && lower.allSatisfy { $0 == nil } && upper.allSatisfy { $0 == nil }
+    }
+
     static func sigmoid(_ u: Double) -> Double { u >= 0 ? 1 / (1 + exp(-u)) : exp(u) / (1 + exp(u)) }
     static func softplus(_ u: Double) -> Double { u > 30 ? u : log1p(exp(u)) }
 

@@ -71,7 +71,7 @@ public enum ReadoutKind: Sendable, Equatable {
     }
 
     /// Reads raw network outputs (batch × outputs, Float32) into a readout.
-    func read(_ raw: [Float], batch: Int) -> MemberReadout {
+    func read(_ raw: UnsafeBufferPointer<Float>, batch: Int) -> MemberReadout {
         switch self {
         case .regressor:
             return MemberReadout(batch: batch, classes: 0, probabilities: [], logProbabilities: [],
@@ -101,21 +101,21 @@ public enum ReadoutKind: Sendable, Equatable {
 
     /// Chains dG/d(readout) back to dG/d(raw outputs): the softmax Jacobian
     /// p ⊙ (g − ⟨g, p⟩), the sigmoid unit's (g₁ − g₀), or the identity.
-    func pullback(_ g: MemberGradient, readout r: MemberReadout) -> [Float] {
+    /// Writes the result (batch × raw outputs) into `out`.
+    func pullback(_ g: MemberGradient, readout r: MemberReadout, into out: UnsafeMutableBufferPointer<Float>) {
         switch self {
         case .regressor:
-            return g.values.map(Float.init)
+            for b in 0..<r.batch { out[b] = Float(g.values[b]) }
         case .classifier(let k, let sigmoid):
             if sigmoid {
-                return (0..<r.batch).map { Float(g.probabilities[$0 * 2 + 1] - g.probabilities[$0 * 2]) }
+                for b in 0..<r.batch { out[b] = Float(g.probabilities[b * 2 + 1] - g.probabilities[b * 2]) }
+                return
             }
-            var out = [Float](repeating: 0, count: r.batch * k)
             for b in 0..<r.batch {
                 var dot = 0.0
                 for j in 0..<k { dot += g.probabilities[b * k + j] * r.p(b, j) }
                 for j in 0..<k { out[b * k + j] = Float(r.p(b, j) * (g.probabilities[b * k + j] - dot)) }
             }
-            return out
         }
     }
 }

@@ -80,14 +80,18 @@ public struct ChainRunner: Sendable {
         let kernel = settings.kernel
         let window = settings.metricWindow
         let end = min(first.iteration + iterations, totalIterations)
+        // The states live here for the whole call and go back into the checkpoints at the
+        // end: a kernel then updates their arrays in place instead of copying shared ones.
         var states = checkpoints.map(\.state)
+        for k in checkpoints.indices { checkpoints[k].state = ChainState(position: [], logDensity: 0, gradient: []) }
+        defer { for k in checkpoints.indices { checkpoints[k].state = states[k] } }
         let streams = checkpoints.map { RandomStream(seed: seed, chain: $0.chain) }
+        var context = StepContext(stepSizes: checkpoints.map(\.stepSize), inverseMetric: nil, streams: streams, iteration: 0)
         for it in first.iteration..<end {
             let warmup = it < settings.warmup
-            let context = StepContext(
-                stepSizes: checkpoints.map(\.stepSize),
-                inverseMetric: checkpoints.first!.inverseMetric == nil ? nil : checkpoints.map { $0.inverseMetric! },
-                streams: streams, iteration: UInt64(it))
+            context.iteration = UInt64(it)
+            for k in checkpoints.indices { context.stepSizes[k] = checkpoints[k].stepSize }
+            context.inverseMetric = checkpoints.first!.inverseMetric == nil ? nil : checkpoints.map { $0.inverseMetric! }
             let beta = settings.inverseTemperature(at: it)
             let nextBeta = settings.inverseTemperature(at: it + 1)
             let infos = kernel.step(&states, context: context, target: beta == 1 ? target : Tempered(base: target, beta: beta))
@@ -120,7 +124,6 @@ public struct ChainRunner: Sendable {
                     }
                 }
                 cp.iteration = it + 1
-                cp.state = states[k]
                 checkpoints[k] = cp
                 record(DrawRecord(chain: cp.chain, iteration: it, isWarmup: warmup, position: states[k].position,
                                   logDensity: states[k].logDensity, info: infos[k], stepSize: usedStep))

@@ -67,24 +67,27 @@ public protocol Kernel: Sendable {
 }
 
 /// Accepts or rejects each proposal with the exact Metropolis–Hastings rule:
-/// accept when log u < log α, u ~ U(0, 1) from the chain's accept stream.
+/// accept when log u < log α, u ~ U(0, 1) from the chain's accept stream. A NaN log
+/// ratio marks a divergent proposal (a non-finite density or gradient): rejected.
 func metropolis(
     _ states: inout [ChainState], proposals: [Double], values: [Double], gradients: [Double],
-    logRatios: [Double], finite: [Bool], context: StepContext, dimension d: Int
+    logRatios: [Double], context: StepContext, dimension d: Int
 ) -> [StepInfo] {
     var infos = [StepInfo]()
     infos.reserveCapacity(states.count)
     for c in states.indices {
-        guard finite[c], !logRatios[c].isNaN else {
+        let logAlpha = logRatios[c]
+        guard !logAlpha.isNaN else {
             infos.append(.rejectedDivergent())
             continue
         }
-        let logAlpha = logRatios[c]
         let u = context.streams[c].uniform(iteration: context.iteration, purpose: .accept)
         let accepted = log(u) < logAlpha
         if accepted {
-            states[c] = ChainState(position: Array(proposals[(c * d)..<((c + 1) * d)]), logDensity: values[c],
-                                   gradient: Array(gradients[(c * d)..<((c + 1) * d)]))
+            // In place when the state's arrays are not shared (copied first otherwise).
+            states[c].logDensity = values[c]
+            overwrite(&states[c].position, with: proposals[(c * d)..<((c + 1) * d)])
+            overwrite(&states[c].gradient, with: gradients[(c * d)..<((c + 1) * d)])
         }
         infos.append(StepInfo(acceptanceProbability: min(1, exp(min(logAlpha, 0))), logAcceptance: logAlpha,
                               accepted: accepted, divergent: false))
@@ -92,3 +95,10 @@ func metropolis(
     return infos
 }
 
+@inline(__always) private func overwrite(_ a: inout [Double], with s: ArraySlice<Double>) {
+    if a.count == s.count {
+        a.withUnsafeMutableBufferPointer { p in for (i, v) in zip(p.indices, s) { p[i] = v } }
+    } else {
+        a = Array(s)
+    }
+}

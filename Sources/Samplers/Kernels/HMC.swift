@@ -63,7 +63,8 @@ public struct HMC: Kernel, Codable, Equatable {
             ratios[c] = h0[c] - h1
             if !(h1 - h0[c] < StepInfo.divergenceThreshold) { finite[c] = false }
         }
+        for c in 0..<n where !finite[c] { ratios[c] = .nan }
         return metropolis(&states, proposals: q, values: values, gradients: g,
-                          logRatios: ratios, finite: finite, context: context, dimension: d)
+                          logRatios: ratios, context: context, dimension: d)
     }
 }

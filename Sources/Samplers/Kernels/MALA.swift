@@ -11,36 +11,39 @@ public struct MALA: Kernel, Codable, Equatable {
 
     public func step(_ states: inout [ChainState], context: StepContext, target: any LogDensity) -> [StepInfo] {
         let d = target.dimension, n = states.count
+        // The noise is drawn straight into the proposal buffer, then turned into the proposal.
         var proposals = [Double](repeating: 0, count: n * d)
-        var forward = [Double](repeating: 0, count: n)
-        for c in 0..<n {
-            let eps = context.stepSizes[c]
-            let noise = context.streams[c].normals(d, iteration: context.iteration, purpose: .proposal)
-            let s = states[c], scale = (2 * eps).squareRoot()
-            var q = 0.0
-            for i in 0..<d {
-                let step = scale * noise[i]
-                proposals[c * d + i] = s.position[i] + eps * s.gradient[i] + step
-                q += step * step
+        // log q(y | x) per chain, then the log Metropolis–Hastings ratio (NaN: divergent).
+        var ratios = [Double](repeating: 0, count: n)
+        proposals.withUnsafeMutableBufferPointer { buffer in
+            for c in 0..<n {
+                let eps = context.stepSizes[c], scale = (2 * eps).squareRoot()
+                let row = UnsafeMutableBufferPointer(rebasing: buffer[(c * d)..<((c + 1) * d)])
+                context.streams[c].normals(into: row, iteration: context.iteration, purpose: .proposal)
+                let s = states[c]
+                var q = 0.0
+                for i in 0..<d {
+                    let step = scale * row[i]
+                    row[i] = s.position[i] + eps * s.gradient[i] + step
+                    q += step * step
+                }
+                ratios[c] = -q / (4 * eps)
             }
-            forward[c] = -q / (4 * eps)
         }
         let (values, gradients) = target.evaluate(proposals, count: n)
-        var ratios = [Double](repeating: 0, count: n), finite = [Bool](repeating: true, count: n)
         for c in 0..<n {
             let eps = context.stepSizes[c]
-            finite[c] = isFinite(values[c], gradients[(c * d)..<((c + 1) * d)])
-            guard finite[c] else { continue }
+            guard isFinite(values[c], gradients[(c * d)..<((c + 1) * d)]) else { ratios[c] = .nan; continue }
             var q = 0.0
             for i in 0..<d {
                 let r = states[c].position[i] - proposals[c * d + i] - eps * gradients[c * d + i]
                 q += r * r
             }
             let backward = -q / (4 * eps)
-            ratios[c] = values[c] - states[c].logDensity + backward - forward[c]
+            ratios[c] = values[c] - states[c].logDensity + backward - ratios[c]
         }
         return metropolis(&states, proposals: proposals, values: values, gradients: gradients,
-                          logRatios: ratios, finite: finite, context: context, dimension: d)
+                          logRatios: ratios, context: context, dimension: d)
     }
 }
 
@@ -61,12 +64,8 @@ public struct RandomWalkMetropolis: Kernel, Codable, Equatable {
             }
         }
         let (values, gradients) = target.evaluate(proposals, count: n)
-        var ratios = [Double](repeating: 0, count: n), finite = [Bool](repeating: true, count: n)
-        for c in 0..<n {
-            finite[c] = values[c].isFinite
-            ratios[c] = values[c] - states[c].logDensity
-        }
+        let ratios = (0..<n).map { c in values[c].isFinite ? values[c] - states[c].logDensity : .nan }
         return metropolis(&states, proposals: proposals, values: values, gradients: gradients,
-                          logRatios: ratios, finite: finite, context: context, dimension: d)
+                          logRatios: ratios, context: context, dimension: d)
     }
 }

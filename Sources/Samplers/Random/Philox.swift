@@ -89,20 +89,27 @@ public struct RandomStream: Sendable, Hashable, Codable {
     /// block is used. One log and one square root per pair, no trigonometry; blocks are
     /// consumed in order, so asking for more variates never changes the first ones.
     public func normals(_ count: Int, iteration: UInt64, purpose: Purpose) -> [Double] {
-        var out = [Double]()
-        out.reserveCapacity(count + 1)
-        var index: UInt32 = 0
-        while out.count < count {
+        [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            normals(into: buffer, iteration: iteration, purpose: purpose)
+            initialized = count
+        }
+    }
+
+    /// Fills `buffer` with the variates of ``normals(_:iteration:purpose:)`` (as many as it holds).
+    public func normals(into buffer: UnsafeMutableBufferPointer<Double>, iteration: UInt64, purpose: Purpose) {
+        let count = buffer.count
+        var index: UInt32 = 0, filled = 0
+        while filled < count {
             let b = block(index, iteration: iteration, purpose: purpose)
             index += 1
             let u = 2 * Self.unit(b.0, b.1) - 1, v = 2 * Self.unit(b.2, b.3) - 1
             let s = u * u + v * v
             guard s < 1, s > 0 else { continue }
             let f = (-2 * log(s) / s).squareRoot()
-            out.append(u * f)
-            if out.count < count { out.append(v * f) }
+            buffer[filled] = u * f
+            filled += 1
+            if filled < count { buffer[filled] = v * f; filled += 1 }
         }
-        return out
     }
 }
 
