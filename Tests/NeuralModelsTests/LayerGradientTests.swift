@@ -60,7 +60,9 @@ struct LayerGradientTests {
         ConvCase(input: [3, 2, 11, 9], out: 4, kernel: (3, 2), stride: (2, 1), padding: (1, 2), dilation: (1, 2)),
         ConvCase(input: [2, 1, 5, 5], out: 2, kernel: (5, 5), stride: (1, 1), padding: (0, 0), dilation: (1, 1), bias: false),
         ConvCase(input: [1, 2, 8, 8], out: 2, kernel: (3, 3), stride: (3, 2), padding: (2, 2), dilation: (2, 2)),
-        // 3×3 stride 1 runs by Winograd: odd extents, paddings 0 and 2, one input channel.
+        // 3×3 stride 1 runs by Winograd: odd extents, paddings 0 and 2; with one input
+        // channel by column lowering.
+        ConvCase(input: [2, 2, 7, 9], out: 3, kernel: (3, 3), stride: (1, 1), padding: (0, 2), dilation: (1, 1)),
         ConvCase(input: [2, 1, 7, 9], out: 3, kernel: (3, 3), stride: (1, 1), padding: (0, 2), dilation: (1, 1)),
         ConvCase(input: [1, 3, 5, 4], out: 2, kernel: (3, 3), stride: (1, 1), padding: (2, 0), dilation: (1, 1), bias: false),
     ])

@@ -6,6 +6,9 @@ import TensorCore
 ///
 /// 3×3 stride-1 convolutions (the common case) run by Winograd's F(2×2, 3×3) with the
 /// kernel transformed once, when the weight is set; others lower to columns and one GEMM.
+/// So does a convolution of one input channel (an image's first layer): Winograd's 16
+/// products would each be one channel deep (and its input pullback one row high), where
+/// columns give one product nine deep.
 public struct Conv2d: Layer {
     public var weight: Tensor { didSet { transformedKernel = Self.transform(weight) } }
     public var bias: Tensor?
@@ -31,10 +34,11 @@ public struct Conv2d: Layer {
             ? Winograd3x3.transformKernel(weight) : nil
     }
 
-    /// The transformed kernel when this layer's geometry suits Winograd.
+    /// The transformed kernel when this layer's geometry suits Winograd (and it has more
+    /// than one input channel).
     private var winogradKernel: Tensor? {
         Winograd3x3.applies(kernel: (weight.shape[2], weight.shape[3]), stride: stride, dilation: dilation,
-                            padding: padding) ? transformedKernel : nil
+                            padding: padding) && weight.shape[1] > 1 ? transformedKernel : nil
     }
 
     public var op: String { "conv2d" }

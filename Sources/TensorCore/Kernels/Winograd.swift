@@ -128,8 +128,9 @@ public enum Winograd3x3 {
             let tiles = rows.count * tilesX
             transformInput(x, channels: channels, height: h, width: w, padding: padding,
                            tilesY: tilesY, tilesX: tilesX, rows: rows, entryStride: vStride, into: v)
-            // OpenBLAS clears C element by element when beta = 0; memset is several times faster.
-            m.update(repeating: 0, count: tileEntries * mStride)
+            // OpenBLAS clears C element by element when beta = 0; memset is several times
+            // faster. Only each plane's products, not the padding between planes.
+            for xi in 0..<tileEntries { (m + xi * mStride).update(repeating: 0, count: outChannels * tiles) }
             for xi in 0..<tileEntries {
                 let vb = v + xi * vStride, mb = m + xi * mStride
                 if adjoint {
