@@ -301,6 +301,7 @@ struct WorkerCommand: ParsableCommand {
     var parent: Int32?
 
     func run() throws {
+        MemoryTuning.singleArena()   // before libzmq's and the compute thread start
         BLAS.setThreads(1)
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)

@@ -134,7 +134,8 @@ struct TensorTests {
     }
 
     @Test("small row products give the same bits on the 256-bit and 128-bit paths, and the right values",
-          arguments: [(1, 23, 128), (2, 128, 23), (1, 2, 8), (2, 37, 5), (1, 8, 32), (1, 1, 3)])
+          arguments: [(1, 23, 128), (2, 128, 23), (1, 2, 8), (2, 37, 5), (1, 8, 32), (1, 1, 3),
+                      (1, 125, 9), (2, 300, 200)])
     func smallRowProducts(_ m: Int, _ n: Int, _ k: Int) {
         var r = SplitMix64(seed: UInt64(n * 31 + k))
         // A with zeros (skipped terms), as a ReLU gradient has.
@@ -152,6 +153,27 @@ struct TensorTests {
                     for p in 0..<k { s += Double(a[i * k + p]) * Double(b[p * n + j]) }
                     let want = Double(alpha) * s + Double(beta) * Double(c0[i * n + j])
                     #expect(abs(Double(wide[i * n + j]) - want) <= 1e-4 * (1 + abs(want)))
+                }
+            }
+        }
+    }
+
+    @Test("one- and two-row products of a large matrix, with and without B transposed, against Float64 sums")
+    func largeRowProducts() {
+        var r = SplitMix64(seed: 5)
+        let (n, k) = (700, 3000)
+        let b = (0..<(k * n)).map { _ in r.nextNormal() }
+        for m in [1, 2] {
+            let a = (0..<(m * k)).map { _ in r.nextNormal() }
+            for transB in [false, true] {
+                var c = [Float](repeating: .nan, count: m * n)   // β = 0 overwrites
+                BLAS.gemm(transB: transB, m: m, n: n, k: k, a: a, b: b, c: &c)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s: Double = 0
+                        for p in 0..<k { s += Double(a[i * k + p]) * Double(transB ? b[j * k + p] : b[p * n + j]) }
+                        #expect(abs(Double(c[i * n + j]) - s) <= 1e-4 * (1 + abs(s)), "m \(m) transB \(transB) [\(i), \(j)]")
+                    }
                 }
             }
         }

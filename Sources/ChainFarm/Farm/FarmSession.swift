@@ -75,6 +75,11 @@ public final class LocalWorkerPool: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments + ["--name", "local-\(slot + 1)"]
+        // A worker runs OpenBLAS on one thread; without this OpenBLAS still starts a helper
+        // thread per core at load, each with its own buffer (as the Deploy units set it).
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        p.environment = environment
         let started = Date()
         p.terminationHandler = { [weak self] proc in
             guard let self else { return }

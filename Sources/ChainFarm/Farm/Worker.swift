@@ -60,6 +60,8 @@ public final class Worker {
     var outbox = [[[UInt8]]]()
     var lastHeard = Date()
     var lastSent = Date.distantPast
+    /// When to give freed memory back to the system (after a sent result or a fetch).
+    var trimDue: Date?
     /// Until the coordinator answers READY with the job, READY is repeated (a message
     /// sent before the connection is up is dropped, by IMMEDIATE).
     var registered = false
@@ -157,6 +159,13 @@ public final class Worker {
                 outbox.removeFirst()
                 lastSent = Date()
                 segmentsDone += 1
+                trimDue = lastSent.addingTimeInterval(0.2)
+            }
+            if let due = trimDue, Date() >= due {
+                // A segment's buffers (and a fetch's chunks) are freed by now, the last ones
+                // by libzmq's I/O thread once sent: give them back rather than keep the peak.
+                trimDue = nil
+                MemoryTuning.returnFreeMemory()
             }
             if let d = draining, (compute.isIdle && outbox.isEmpty) || Date() > d.deadline || !registered {
                 // The coordinator releases whatever it still counted as ours.
@@ -325,6 +334,7 @@ public final class Worker {
         }
         if rename(f.temporary, cachePath(sha)) != 0 { throw RunError("cannot move \(f.temporary) into the cache") }
         logger.info("cached \(f.ref.path) as \(cachePath(sha))")
+        trimDue = Date().addingTimeInterval(0.2)
         releaseWaiting()
     }
 }

@@ -18,8 +18,8 @@ public enum BLAS {
     /// Sets the number of threads OpenBLAS uses.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 
-    /// C ← alpha · op(A) · op(B) + beta · C, all row-major. Products of at most 32k
-    /// multiply-adds (a batch-1 MLP layer) run in ``SmallGEMM`` instead of a BLAS call.
+    /// C ← alpha · op(A) · op(B) + beta · C, all row-major. Products of one or two rows (a
+    /// chain or two through a dense layer) run in ``SmallGEMM`` instead of a BLAS call.
     ///
     /// - Parameters:
     ///   - transA, transB: whether A (m×k, stored k×m when transposed) and B (k×n,

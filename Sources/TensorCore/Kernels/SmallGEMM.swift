@@ -1,12 +1,15 @@
 import CKernels
 
-/// Matrix products too small for a BLAS call to pay off (a batch-1 MLP layer is a few
-/// thousand multiply-adds; the call costs about as much). Row-major, as ``BLAS/gemm``.
+/// Products of one or two rows (a chain or two through a dense layer), which a BLAS call
+/// serves badly: a batch-1 MLP layer is a few thousand multiply-adds and the call costs
+/// about as much; a large layer's weight would be packed — copied in full through
+/// OpenBLAS's buffer — at every call, where one pass over it suffices. Row-major, as
+/// ``BLAS/gemm``. Neither path depends on the host's vector unit or BLAS core type.
 enum SmallGEMM {
-    /// Whether ``BLAS/gemm`` should use this path: one or two rows (a chain or two), small.
+    /// Whether ``BLAS/gemm`` should use this path: one or two rows, A not transposed.
     @inline(__always)
     static func applies(m: Int, n: Int, k: Int, transA: Bool) -> Bool {
-        !transA && m <= 2 && m * n * k <= 32_768
+        !transA && m <= 2
     }
 
     /// C ← α·A·Bᵀ + βC: each element a dot product of two contiguous rows (SIMD8).
