@@ -173,9 +173,10 @@ JOB
   for _ in $(seq 1 600); do [ "$(stat -c %s "$OUT/farm-big/journal.pfj" 2>/dev/null || echo 0)" -gt 20000 ] && break; sleep 0.2; done
   local size
   size=$(( $(stat -c %s "$big") / 1024 ))
-  # PSS of each worker in all, and of its mapping of the cached weight file alone.
-  local pss
-  pss=$(python3 - $(pgrep -f "worker --connect .*--cache $OUT/cache-big") <<'PY'
+  # PSS of the workers in all, and of their mappings of the cached weight file alone,
+  # sampled 12 times 0.25 s apart (a worker's heap grows within a segment and is given
+  # back after it, so one sample can fall anywhere in between).
+  cat > "$OUT/pss.py" <<'PY'
 import sys
 total = weights = 0
 for pid in sys.argv[1:]:
@@ -188,12 +189,27 @@ for pid in sys.argv[1:]:
             total += int(head[1])
             if "/cache-big/" in mapping:
                 weights += int(head[1])
-print(len(sys.argv) - 1, total, weights)
+print(f"{len(sys.argv) - 1},{total},{weights}")
 PY
-)
+  local samples=()
+  for _ in $(seq 1 12); do
+    samples+=("$(python3 "$OUT/pss.py" $(pgrep -f "worker --connect .*--cache $OUT/cache-big"))")
+    sleep 0.25
+  done
   wait $run || true
-  read -r count total weights <<< "$pss"
-  echo "farm: $count worker processes mapping a $((size / 1024)) MiB model: PSS of the weight mappings $((weights / 1024)) MiB = $(python3 -c "print(f'{$weights / $size:.2f}')")x the file; whole processes $((total / 1024)) MiB = $(python3 -c "print(f'{$total / $size:.2f}')")x"
+  python3 - "$size" "${samples[@]}" <<'PY'
+import sys, statistics
+size = int(sys.argv[1])
+rows = [tuple(map(int, s.split(","))) for s in sys.argv[2:]]
+count = max(r[0] for r in rows)
+totals = sorted(r[1] for r in rows if r[0] == count)
+weights = statistics.median(r[2] for r in rows if r[0] == count)
+mib = lambda k: k / 1024
+print(f"farm: {count} worker processes mapping a {size // 1024} MiB model ({len(totals)} samples): "
+      f"PSS of the weight mappings {mib(weights):.0f} MiB = {weights / size:.2f}x the file; whole processes "
+      f"median {mib(statistics.median(totals)):.0f} MiB = {statistics.median(totals) / size:.2f}x "
+      f"(min {totals[0] / size:.2f}x, max {totals[-1] / size:.2f}x)")
+PY
 }
 
 case "$what" in
