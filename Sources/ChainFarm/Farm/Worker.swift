@@ -159,7 +159,7 @@ public final class Worker {
                 outbox.removeFirst()
                 lastSent = Date()
                 segmentsDone += 1
-                trimDue = lastSent.addingTimeInterval(0.2)
+                trimDue = lastSent.addingTimeInterval(0.02)
             }
             if let due = trimDue, Date() >= due {
                 // A segment's buffers (and a fetch's chunks) are freed by now, the last ones
