@@ -57,18 +57,13 @@ public struct Linear: Layer {
     public func forward(_ x: Tensor, noise: inout TrainingNoise?) -> (output: Tensor, auxiliary: Tensor?) {
         var shape = x.shape
         shape[shape.count - 1] = outFeatures
-        var y = Tensor(uninitializedShape: shape)   // every element written by `apply`
+        var y = Tensor(uninitializedShape: shape)   // every element written by the kernel
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
-                apply(xp.baseAddress!, rows: x.count / inFeatures, into: yp.baseAddress!)
+                kernel.apply(xp.baseAddress!, rows: x.count / inFeatures, into: yp.baseAddress!)
             }
         }
         return (y, nil)
-    }
-
-    /// y = x Wᵀ + b for `rows` rows, into `rows × outFeatures` floats (every one written).
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        kernel.apply(x, rows: rows, into: y)
     }
 
     /// The layer's tensors as addresses: valid while this layer lives unmutated.

@@ -41,13 +41,14 @@ public struct ProbeTarget: LogDensity {
                 temperature: Double, dataDimension: Int, dataShape: [Int]) {
         self.space = space; self.models = models; self.decoder = decoder; self.terms = terms
         self.temperature = temperature; self.dataDimension = dataDimension; self.dataShape = dataShape
-        modelOrder = models.keys.sorted()
-        passes = PassPool(decoder: decoder, models: modelOrder.map { models[$0]!.members })
+        ordered = models.keys.sorted().map { ($0, models[$0]!) }
+        passes = PassPool(decoder: decoder, models: ordered.map(\.model.members))
     }
 
-    /// Model names in a fixed order: gradients of several models are summed in this order,
-    /// so the sum does not depend on a process's hash seed (a chain's draws must not).
-    private let modelOrder: [String]
+    /// The models in a fixed order (by name): gradients of several models are summed in
+    /// this order, so the sum does not depend on a process's hash seed (a chain's draws
+    /// must not), and an evaluation looks nothing up by name.
+    private let ordered: [(name: String, model: ProbedModel)]
     /// Network passes with their buffers, one set per thread evaluating at a time.
     private let passes: PassPool
 
@@ -115,11 +116,10 @@ public struct ProbeTarget: LogDensity {
         }
         let xTensor = Tensor(shape: set.shapes.data(n, dataShape), doubles: x)
         // 2. Every probed model (every member) forward, kept for its pullback.
-        var readouts = ModelTable<[MemberReadout]>(capacity: modelOrder.count)
-        for (name, members) in zip(modelOrder, set.members) {
-            let kind = models[name]!.kind
+        var readouts = ModelTable<[MemberReadout]>(capacity: ordered.count)
+        for ((name, m), members) in zip(ordered, set.members) {
             readouts[name] = members.map { pass in
-                pass.forward(xTensor).withUnsafeBufferPointer { kind.read($0, batch: n) }
+                pass.forward(xTensor).withUnsafeBufferPointer { m.kind.read($0, batch: n) }
             }
         }
         // 3. G = Σ terms, and dG/d(readouts), dG/dx.
@@ -159,9 +159,9 @@ public struct ProbeTarget: LogDensity {
         }
         // 4. Pull dG/d(readouts) back through every member to dG/dx, models in a fixed order.
         if dGdx.isEmpty { dGdx = Array(repeating: 0, count: n * D) }
-        for (index, (name, members)) in zip(modelOrder, set.members).enumerated() {
+        for (index, ((name, m), members)) in zip(ordered, set.members).enumerated() {
             guard let grads = readoutGrads[name] else { continue }
-            let m = models[name]!, memberReadouts = readouts[name]!
+            let memberReadouts = readouts[name]!
             for (j, g) in grads.enumerated() where g.probabilities.contains(where: { $0 != 0 }) || g.values.contains(where: { $0 != 0 }) {
                 var dy = Tensor(uninitializedShape: set.shapes.output(model: index, n, m.outputShape))
                 dy.withUnsafeMutableBufferPointer { m.kind.pullback(g, readout: memberReadouts[j], into: $0) }
