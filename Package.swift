@@ -43,7 +43,7 @@ let package = Package(
             name: "Probes",
             dependencies: ["TensorCore", "NeuralModels", "Samplers", .product(name: "Yams", package: "Yams")]),
         .target(name: "Reports", dependencies: ["TensorCore"]),
-        .target(name: "FarmWire", dependencies: ["Samplers"]),
+        .target(name: "FarmWire", dependencies: ["Probes", "Samplers"]),
         .target(name: "FarmZeroMQ", dependencies: ["CZeroMQ", "FarmWire"]),
         .target(
             name: "ChainFarm",

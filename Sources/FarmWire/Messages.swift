@@ -1,11 +1,12 @@
 import Foundation
+import Probes
 import Samplers
 
 /// The wire protocol: every message is one JSON control frame
-/// `{"protocol": 2, "type": …, "body": {…}}`, followed for bulk data by raw
+/// `{"protocol": 3, "type": …, "body": {…}}`, followed for bulk data by raw
 /// little-endian array frames whose sizes the body states.
 public enum WireProtocol {
-    public static let version = 2
+    public static let version = 3
     /// The largest message a coordinator accepts by default (libzmq drops a peer that
     /// sends more): far above a segment of 64 chains × 100 draws × 784 doubles (40 MB).
     public static let maxMessageBytes: Int64 = 256 << 20
@@ -58,13 +59,15 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// The job file's sha256; assignments name the job by it.
     public var id: String
     public var fileName: String
-    public var text: String
+    /// The job file as the coordinator read it: workers rebuild the job from this
+    /// without parsing YAML, and so read exactly the same values.
+    public var document: JobDocument
     public var files: [FileRef]
 
-    public init(id: String, fileName: String, text: String, files: [FileRef]) {
+    public init(id: String, fileName: String, document: JobDocument, files: [FileRef]) {
         self.id = id
         self.fileName = fileName
-        self.text = text
+        self.document = document
         self.files = files
     }
 }

@@ -33,7 +33,7 @@ struct FarmWireTests {
     func roundTrip() throws {
         let messages: [WireMessage] = [
             .ready(Ready(name: "w", host: "h", pid: 7, session: "s", capacity: 1, cached: ["ab"], probefarm: "0.1", blas: "Zen/1")),
-            .job(JobSpec(id: "x", fileName: "j.yaml", text: "name: j\n", files: [FileRef(path: "m.safetensors", sha256: "00", size: 3)])),
+            .job(JobSpec(id: "x", fileName: "j.yaml", document: .map([.init(key: .string("name"), value: .string("j"))]), files: [FileRef(path: "m.safetensors", sha256: "00", size: 3)])),
             .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 0, length: 100, checkpoints: nil)),
             .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 100, length: 100, checkpoints: Self.hmcCheckpoints())),
             .result(Self.sampleResult()), .heartbeat, .fetch(FetchRequest(sha256: "00", offset: 0, length: 10)),

@@ -133,7 +133,7 @@ public final class Coordinator {
             served[ref.sha256] = Served(ref: ref, file: file)
         }
         self.served = served
-        spec = JobSpec(id: job.sha256, fileName: (job.file as NSString).lastPathComponent, text: job.text, files: refs)
+        spec = JobSpec(id: job.sha256, fileName: (job.file as NSString).lastPathComponent, document: job.document, files: refs)
 
         for frames in replay {
             guard case .result(let r)? = try? WireCodec.decode(frames) else { throw RunError("\(journal.path): a record is not a segment result") }

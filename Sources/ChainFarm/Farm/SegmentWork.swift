@@ -28,14 +28,21 @@ public struct SegmentWork: Sendable {
     }
 
     /// Checkpoints at iteration 0: every chain at the most probable of `initCandidates`
-    /// draws from the initial distribution (one batched evaluation per chain).
+    /// draws from the initial distribution. The candidates are evaluated as many at a time
+    /// as the group has chains, so that starting takes no larger products (and buffers,
+    /// which BLAS keeps for the life of the process) than stepping the chains does.
     public func start(chains: [Int], runner: ChainRunner) throws -> [ChainCheckpoint] {
         let candidates = max(1, plan.job.initCandidates)
+        let batch = max(1, chains.count)
         var starts = [[Double]]()
         for c in chains {
             let points = (0..<candidates).map { initialPosition(chain: c, attempt: $0) }
-            let e = plan.target.describe(points.flatMap { $0 }, count: candidates)
-            let best = e.logDensity.indices.filter { e.logDensity[$0].isFinite }.max { e.logDensity[$0] < e.logDensity[$1] }
+            var logDensity = [Double]()
+            for first in stride(from: 0, to: candidates, by: batch) {
+                let rows = points[first..<min(candidates, first + batch)]
+                logDensity += plan.target.describe(rows.flatMap { $0 }, count: rows.count).logDensity
+            }
+            let best = logDensity.indices.filter { logDensity[$0].isFinite }.max { logDensity[$0] < logDensity[$1] }
             guard let best else {
                 throw RunError("chain \(c): no finite log density at \(candidates) starting points; check the probe terms and the space")
             }
@@ -66,19 +73,26 @@ public struct SegmentWork: Sendable {
         let firstDraw = max(a.firstIteration, settings.warmup)
         let n = max(0, a.firstIteration + a.length - firstDraw)
         let C = a.chains.count
-        var positions = [Double](repeating: 0, count: C * n * d)
         var logAcceptance = [Double](repeating: 0, count: C * n), acceptance = logAcceptance, stepSize = logAcceptance
         var divergent = [UInt8](repeating: 0, count: C * n)
         let slot = Dictionary(uniqueKeysWithValues: a.chains.enumerated().map { ($1, $0) })
-        runner.advance(&checkpoints, iterations: a.length) { r in
-            guard !r.isWarmup else { return }
-            let k = slot[r.chain]! * n + (r.iteration - firstDraw)
-            positions.replaceSubrange((k * d)..<((k + 1) * d), with: r.position)
-            logAcceptance[k] = r.info.logAcceptance
-            acceptance[k] = r.info.acceptanceProbability
-            stepSize[k] = r.stepSize
-            divergent[k] = r.info.divergent ? 1 : 0
+        var recorded = 0
+        // The draws (C × n × d doubles, most of a worker's heap) are written into memory
+        // that is touched only as draws arrive, not zero-filled up front.
+        let positions = [Double](unsafeUninitializedCapacity: C * n * d) { buffer, count in
+            runner.advance(&checkpoints, iterations: a.length) { r in
+                guard !r.isWarmup else { return }
+                let k = slot[r.chain]! * n + (r.iteration - firstDraw)
+                r.position.withUnsafeBufferPointer { buffer.baseAddress!.advanced(by: k * d).update(from: $0.baseAddress!, count: d) }
+                logAcceptance[k] = r.info.logAcceptance
+                acceptance[k] = r.info.acceptanceProbability
+                stepSize[k] = r.stepSize
+                divergent[k] = r.info.divergent ? 1 : 0
+                recorded += 1
+            }
+            count = C * n * d
         }
+        guard recorded == C * n else { throw RunError("assignment for group \(a.group): \(recorded) draws recorded, expected \(C * n)") }
         let header = SegmentResult.Header(job: a.job, group: a.group, chains: a.chains, firstIteration: a.firstIteration,
                                           length: a.length, draws: n, firstDraw: firstDraw, dimension: d,
                                           checkpoints: checkpoints, seconds: Date().timeIntervalSince(clock))

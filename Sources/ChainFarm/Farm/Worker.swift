@@ -415,7 +415,8 @@ final class ComputeThread: @unchecked Sendable {
             work = w
         } else {
             do {
-                var job = try Job.parse(task.spec.text, file: task.spec.fileName, directory: task.cacheDirectory)
+                var job = try Job.parse(task.spec.document, file: task.spec.fileName, directory: task.cacheDirectory,
+                                        sha256: task.spec.id)
                 job.fileOverrides = task.overrides
                 work = SegmentWork(plan: try JobPlan(job))
                 plans[task.spec.id] = work
@@ -423,6 +424,10 @@ final class ComputeThread: @unchecked Sendable {
                 return WireCodec.encode(.failure(WireFailure(kind: "job", message: "\(error)")))
             }
         }
+        // The last segment's memory, freed but still resident where the main thread's trim
+        // came too late, would otherwise hold this one's draws: they are to be touched
+        // only as they arrive.
+        MemoryTuning.returnFreeMemory()
         do {
             return WireCodec.encode(.result(try work.run(task.assignment)))
         } catch {

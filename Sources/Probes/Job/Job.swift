@@ -2,7 +2,6 @@ import Foundation
 import NeuralModels
 import Samplers
 import TensorCore
-import Yams
 
 /// A probing job, as written in a job file (JOBSPEC §2), validated for form. Building it
 /// into a target (``JobPlan``) checks it against the models.
@@ -52,8 +51,8 @@ public struct Job: Sendable {
     public var initCandidates: Int
     public var stop: StopRule?
     public var output: String
-    /// The job file's text, exactly as read (a farm sends it to its workers).
-    public var text: String
+    /// The job file as read, resolved (a farm sends it to its workers).
+    public var document: JobDocument
     /// Local copies standing in for files as the job names them (a worker's cache).
     public var fileOverrides: [String: String] = [:]
 
@@ -112,12 +111,17 @@ extension Job {
     /// Reads and validates the form of a job file's text; relative paths in it are
     /// relative to `directory`.
     public static func parse(_ text: String, file path: String, directory: String) throws(JobError) -> Job {
-        let data = Data(text.utf8)
-        let parsed: Any?
-        do { parsed = try Yams.load(yaml: text) } catch {
+        let document: JobDocument
+        do { document = try JobDocument(yaml: text) } catch {
             throw JobError(file: path, "not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
-        guard let root = parsed as? [String: Any] else { throw JobError(file: path, "a job file is a YAML mapping") }
+        return try parse(document, file: path, directory: directory, sha256: SHA256.hex(Array(text.utf8)))
+    }
+
+    /// Validates a job file's resolved YAML (as ``parse(_:file:directory:)`` read it);
+    /// `sha256` is the file's.
+    public static func parse(_ document: JobDocument, file path: String, directory: String, sha256: String) throws(JobError) -> Job {
+        guard let root = document.resolved as? [String: Any] else { throw JobError(file: path, "a job file is a YAML mapping") }
         let p = Reader(file: path)
         try p.allowed(root, at: "", Self.topKeys)
         guard let modelMap = root["models"] as? [String: Any], !modelMap.isEmpty else {
@@ -277,9 +281,10 @@ extension Job {
             seed = UInt64(i)
         }
         let output = (root["output"] as? String) ?? "runs/\(name)"
-        return Job(file: path, directory: directory, sha256: SHA256.hex(Array(data)), name: name, seed: seed,
+        return Job(file: path, directory: directory, sha256: sha256, name: name, seed: seed,
                    models: models, space: space, probe: terms, temperature: temperature, sampler: sampler,
-                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, output: output, text: text)
+                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, output: output,
+                   document: document)
     }
 
     /// Typed access to YAML mappings with key-path errors.
