@@ -5,6 +5,7 @@
 #   Scripts/bench.sh sampler       full MALA steps on the same probes vs JAX's fused MALA (scanu)
 #   Scripts/bench.sh memory        PSS of two processes mapping one 200 MB weight file
 #   Scripts/bench.sh farm          farm throughput, 2 worker processes vs 1; PSS of N workers on one model
+#   Scripts/bench.sh farm-memory   only the latter: the installed binary, then the development build
 #   Scripts/bench.sh ingest        coordinator ingest: 1,000 DEALERs sending segment results and heartbeats
 # Peers run in the same invocation when their Python is found:
 #   JAX_PYTHON (default ../jaxenv/bin/python), ARVIZ_PYTHON (default ../pyenv/bin/python).
@@ -156,8 +157,27 @@ JOB
   cmp -s "$OUT/farm-1/samples.npy" "$OUT/farm-2/samples.npy" && echo "farm: samples.npy identical for 1 and 2 workers"
   echo "farm: 2 workers / 1 worker = $(python3 -c "print(f'{${rates[1]} / ${rates[0]}:.2f}x')")"
 
-  local big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
+  farm_memory
+}
+
+farm_memory() {
+  local big="$OUT/big-200mb.safetensors"
   [ -f "$big" ] || "$BENCH" make-big "$big" >/dev/null
+  swift build -c release --product probefarm >/dev/null
+  # What the worker hosts run: the binary Scripts/install.sh builds (Swift runtime and
+  # Foundation linked in). Then the development build, whose Swift runtime is shared
+  # libraries (each process relocates its own copy of their data: ~1.5 MiB more apiece).
+  Scripts/install.sh "$OUT/prefix" >/dev/null
+  worker_pss "$OUT/prefix/bin/probefarm" "installed (Scripts/install.sh)"
+  worker_pss .build/release/probefarm "development build (.build/release)"
+}
+
+# The PSS of FARM_WORKERS (default 4) embedded workers running a job on the 200 MB model,
+# in all and of their mappings of the cached weight file alone: sampled 12 times 0.25 s
+# apart, once the job is under way (a worker's heap grows within a segment as its draws
+# arrive and is given back after it, so one sample can fall anywhere in between).
+worker_pss() {
+  local P=$1 label=$2 big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
   cat > "$OUT/farm-big.yaml" <<JOB
 name: farm-big
 seed: 1
@@ -173,9 +193,6 @@ JOB
   for _ in $(seq 1 600); do [ "$(stat -c %s "$OUT/farm-big/journal.pfj" 2>/dev/null || echo 0)" -gt 20000 ] && break; sleep 0.2; done
   local size
   size=$(( $(stat -c %s "$big") / 1024 ))
-  # PSS of the workers in all, and of their mappings of the cached weight file alone,
-  # sampled 12 times 0.25 s apart (a worker's heap grows within a segment and is given
-  # back after it, so one sample can fall anywhere in between).
   cat > "$OUT/pss.py" <<'PY'
 import sys
 total = weights = 0
@@ -197,15 +214,15 @@ PY
     sleep 0.25
   done
   wait $run || true
-  python3 - "$size" "${samples[@]}" <<'PY'
+  python3 - "$size" "$label" "${samples[@]}" <<'PY'
 import sys, statistics
-size = int(sys.argv[1])
-rows = [tuple(map(int, s.split(","))) for s in sys.argv[2:]]
+size, label = int(sys.argv[1]), sys.argv[2]
+rows = [tuple(map(int, s.split(","))) for s in sys.argv[3:]]
 count = max(r[0] for r in rows)
 totals = sorted(r[1] for r in rows if r[0] == count)
 weights = statistics.median(r[2] for r in rows if r[0] == count)
 mib = lambda k: k / 1024
-print(f"farm: {count} worker processes mapping a {size // 1024} MiB model ({len(totals)} samples): "
+print(f"farm: {label}: {count} worker processes mapping a {size // 1024} MiB model ({len(totals)} samples): "
       f"PSS of the weight mappings {mib(weights):.0f} MiB = {weights / size:.2f}x the file; whole processes "
       f"median {mib(statistics.median(totals)):.0f} MiB = {statistics.median(totals) / size:.2f}x "
       f"(min {totals[0] / size:.2f}x, max {totals[-1] / size:.2f}x)")
@@ -216,9 +233,10 @@ case "$what" in
   engine) engine ;;
   memory) memory ;;
   farm) farm ;;
+  farm-memory) farm_memory ;;
   ingest) "$BENCH" ingest --connections "${CONNECTIONS:-1000}" --results "${RESULTS:-2000}" --dir "$OUT" ;;
   sampler) sampler ;;
   diagnostics) diagnostics ;;
   all) engine; sampler; diagnostics; memory ;;
-  *) echo "usage: Scripts/bench.sh [engine|sampler|diagnostics|memory|farm|ingest|all]" >&2; exit 64 ;;
+  *) echo "usage: Scripts/bench.sh [engine|sampler|diagnostics|memory|farm|farm-memory|ingest|all]" >&2; exit 64 ;;
 esac
