@@ -33,8 +33,7 @@ enum SamplerBenchmark {
                                         kind: .classifier(classes: latent ? 10 : 2, sigmoid: false))
                 let target = ProbeTarget(
                     space: latent ? .latent(decoderName: "decoder", dimension: 10, prior: true)
-                        : .data(DataSpace(dimension: 23, lower: Array(repeating: nil, count: 23),
-                                          upper: Array(repeating: nil, count: 23), fixed: [:])),
+                        : .data(DataSpace(dimension: 23, lower: .all(nil), upper: .all(nil), fixed: [:])),
                     models: ["m": model], decoder: latent ? dec : nil, terms: [FixedLabel(model: "m", label: 1)],
                     temperature: 1, dataDimension: latent ? 784 : 23, dataShape: latent ? [1, 28, 28] : [23])
                 let settings = SamplerSettings(method: .mala, warmup: 0, draws: 1 << 30, initialStepSize: 0.01)

@@ -47,7 +47,7 @@ struct JobDocumentTests {
             return
         }
         #expect(dimension == 4 && start == nil)
-        #expect(lower == [0, -1.5, nil, -.infinity] && upper == [2, 2, 2, 2])
+        #expect(lower == .each([0, -1.5, nil, -.infinity]) && upper == .all(2))
         #expect(fixed == [1: 0.25, 3: 7])
         #expect(rebuilt.probe.map(\.kind) == ["fixed-label", "level-set"])
         #expect(rebuilt.probe.map(\.weight) == [2, 1])

@@ -15,7 +15,7 @@ public struct Job: Sendable {
 
     public enum SpaceSpec: Sendable {
         case latent(decoder: String, prior: Bool)
-        case data(dimension: Int, lower: [Double?], upper: [Double?], fixed: [Int: Double], start: String?)
+        case data(dimension: Int, lower: Bounds, upper: Bounds, fixed: [Int: Double], start: String?)
     }
 
     public struct TermSpec: Sendable {
@@ -307,9 +307,9 @@ extension Job {
             guard let i = v as? Int, i >= minimum else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be an integer ≥ \(minimum)") }
             return i
         }
-        func bounds(_ v: Any?, dimension: Int, at key: String) throws(JobError) -> [Double?] {
-            guard let v else { return Array(repeating: nil, count: dimension) }
-            if let x = (v as? Double) ?? (v as? Int).map(Double.init) { return Array(repeating: x, count: dimension) }
+        func bounds(_ v: Any?, dimension: Int, at key: String) throws(JobError) -> Bounds {
+            guard let v else { return .all(nil) }
+            if let x = (v as? Double) ?? (v as? Int).map(Double.init) { return .all(x) }
             guard let list = v as? [Any], list.count == dimension else {
                 throw fail(key, "must be a number or a list of \(dimension) numbers (null for unbounded)")
             }
@@ -319,7 +319,7 @@ extension Job {
                 guard let x = (item as? Double) ?? (item as? Int).map(Double.init) else { throw fail("\(key)[\(i)]", "must be a number or null") }
                 out.append(x)
             }
-            return out
+            return .each(out)
         }
     }
 }

@@ -9,6 +9,32 @@ public enum Space: Sendable {
     case latent(decoderName: String, dimension: Int, prior: Bool)
 }
 
+/// One bound per feature (nil: none), held once when every feature has the same: a
+/// 10,000-feature space without bounds costs nothing in every process that plans it.
+public enum Bounds: Sendable, Equatable {
+    case all(Double?)
+    case each([Double?])
+
+    public subscript(feature: Int) -> Double? {
+        switch self {
+        case .all(let b): b
+        case .each(let bounds): bounds[feature]
+        }
+    }
+
+    /// No feature is bounded.
+    public var isNone: Bool {
+        switch self {
+        case .all(let b): b == nil
+        case .each(let bounds): bounds.allSatisfy { $0 == nil }
+        }
+    }
+}
+
+extension Bounds: ExpressibleByArrayLiteral {
+    public init(arrayLiteral bounds: Double?...) { self = .each(bounds) }
+}
+
 /// A data space: bounds per feature, fixed features, and the change of variables
 /// between the sampler's unconstrained u (free features only) and x.
 ///
@@ -18,13 +44,13 @@ public enum Space: Sendable {
 /// density inside the box is exact — nothing is ever clipped.
 public struct DataSpace: Sendable, Equatable {
     public var dimension: Int
-    public var lower: [Double?]
-    public var upper: [Double?]
+    public var lower: Bounds
+    public var upper: Bounds
     public var fixed: [Int: Double]
     /// Indices of the features the chains move, ascending.
     public var free: [Int]
 
-    public init(dimension: Int, lower: [Double?], upper: [Double?], fixed: [Int: Double]) {
+    public init(dimension: Int, lower: Bounds, upper: Bounds, fixed: [Int: Double]) {
         self.dimension = dimension
         self.lower = lower
         self.upper = upper
@@ -34,7 +60,7 @@ public struct DataSpace: Sendable, Equatable {
 
     /// Whether x = u: no bounds and no fixed features (the sampler moves x itself).
     public var isIdentity: Bool {
-        fixed.isEmpty && lower.allSatisfy { $0 == nil } && upper.allSatisfy { $0 == nil }
+        fixed.isEmpty && lower.isNone && upper.isNone
     }
 
     static func sigmoid(_ u: Double) -> Double { u >= 0 ? 1 / (1 + exp(-u)) : exp(u) / (1 + exp(u)) }
