@@ -43,7 +43,8 @@ public struct RunDirectory {
         let C = draws.chains, N = draws.draws, k = draws.dimension
         let D = plan.target.dataDimension
         let target = plan.target
-        // Evaluate every merged draw (chain-major) in batches: x, G, outputs.
+        // Evaluate every merged draw (chain-major) in batches of 256 on every core: x, G,
+        // outputs. The batches, and so every bit, are the same whatever the cores.
         var x = [Float](), energy = [Double](), outputs = [Float]()
         x.reserveCapacity(C * N * D)
         let width = plan.outputColumns.reduce(0) { $0 + $1.width }
@@ -51,12 +52,11 @@ public struct RunDirectory {
         positions.reserveCapacity(C * N * k)
         for c in 0..<C { positions += draws.positions[c] }
         let batch = 256
-        var first = 0
-        while first < C * N {
-            let n = min(batch, C * N - first)
+        let batches = parallelMap((C * N + batch - 1) / batch) { [positions] i in
+            let first = i * batch, n = min(batch, C * N - first)
             let e = target.describe(Array(positions[(first * k)..<((first + n) * k)]), count: n)
-            x += e.x.map(Float.init)
-            energy += e.energy
+            var outputs = [Float]()
+            outputs.reserveCapacity(n * width)
             for b in 0..<n {
                 for (name, w) in plan.outputColumns {
                     let members = e.readouts[name]!
@@ -66,7 +66,12 @@ public struct RunDirectory {
                     }
                 }
             }
-            first += n
+            return (x: e.x.map(Float.init), energy: e.energy, outputs: outputs)
+        }
+        for b in batches {
+            x += b.x
+            energy += b.energy
+            outputs += b.outputs
         }
         try NumPyArray(shape: [C * N, D], float32: x).write(to: file("samples.npy"))
         try NumPyArray(shape: [C, N, D], float32: x).write(to: file("chains.npy"))
@@ -109,8 +114,8 @@ public struct RunDirectory {
         let rhatLimit = stop?.rhat ?? 1.01, essLimit = min(stop?.essBulk ?? 400, stop?.essTail ?? 400)
         var quantities = [[String: Any]]()
         var maxR: Double? = nil, minB: Double? = nil, minT: Double? = nil, allPass = true
-        for (name, values) in zip(names, series) {
-            let s = QuantitySummary(ChainDraws(chains: C, draws: N, values: values))
+        let summaries = parallelMap(series.count) { [series] in QuantitySummary(ChainDraws(chains: C, draws: N, values: series[$0])) }
+        for (name, s) in zip(names, summaries) {
             func num(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
             quantities.append(["name": name, "rhat": num(s.rhat), "rhat_split": num(s.rhatSplit), "ess_bulk": num(s.essBulk),
                                "ess_tail": num(s.essTail), "ess_mean": num(s.essMean), "mcse_mean": num(s.mcseMean)])
