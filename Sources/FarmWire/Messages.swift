@@ -54,7 +54,7 @@ public struct FileRef: Codable, Sendable, Equatable {
     }
 }
 
-/// A job as a worker needs it: the job file's text and the files it names.
+/// A job as a worker needs it: the job file as the coordinator read it, and the files it names.
 public struct JobSpec: Codable, Sendable, Equatable {
     /// The job file's sha256; assignments name the job by it.
     public var id: String
