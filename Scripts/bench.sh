@@ -171,16 +171,21 @@ farm_memory() {
   # Foundation linked in). Then the development build, whose Swift runtime is shared
   # libraries (each process relocates its own copy of their data: ~1.5 MiB more apiece).
   Scripts/install.sh "$OUT/prefix" >/dev/null
-  worker_pss "$OUT/prefix/bin/probefarm" "installed (Scripts/install.sh)"
-  worker_pss .build/release/probefarm "development build (.build/release)"
+  worker_pss "$OUT/prefix/bin/probefarm" "installed (Scripts/install.sh), probefarm run" embedded
+  worker_pss "$OUT/prefix/bin/probefarm" "installed, a worker host" host
+  worker_pss .build/release/probefarm "development build (.build/release), probefarm run" embedded
+  worker_pss .build/release/probefarm "development build, a worker host" host
 }
 
-# The PSS of FARM_WORKERS (default 4) embedded workers running a job on the 200 MB model,
-# in all and of their mappings of the cached weight file alone: sampled 12 times 0.25 s
-# apart, once the job is under way (a worker's heap grows within a segment as its draws
-# arrive and is given back after it, so one sample can fall anywhere in between).
+# The PSS of FARM_WORKERS (default 4) workers running a job on the 200 MB model, in all and
+# of their mappings of the cached weight file alone: sampled 12 times 0.25 s apart, once
+# the job is under way (a worker's heap grows within a segment as its draws arrive and is
+# given back after it, so one sample can fall anywhere in between). "embedded": the
+# workers of `probefarm run`, whose coordinator process shares their code pages; "host":
+# `probefarm worker` processes of a coordinator run from a copy of the installed binary,
+# which shares none of their code but the system's libraries, as on a host of their own.
 worker_pss() {
-  local P=$1 label=$2 big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
+  local P=$1 label=$2 mode=$3 big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
   cat > "$OUT/farm-big.yaml" <<JOB
 name: farm-big
 seed: 1
@@ -191,8 +196,18 @@ sampler: {method: mala, warmup: 50, draws: 400, batch: 1}
 chains: $workers
 JOB
   rm -rf "$OUT/cache-big" "$OUT/farm-big"  # an old journal would end the wait below at once
-  "$P" run "$OUT/farm-big.yaml" --workers "$workers" -o "$OUT/farm-big" --overwrite --cache "$OUT/cache-big" --quiet --segment 10 >/dev/null &
-  local run=$!
+  local run
+  if [ "$mode" = embedded ]; then
+    "$P" run "$OUT/farm-big.yaml" --workers "$workers" -o "$OUT/farm-big" --overwrite --cache "$OUT/cache-big" --quiet --segment 10 >/dev/null &
+    run=$!
+  else
+    cp "$OUT/prefix/bin/probefarm" "$OUT/coordinator-copy"
+    "$OUT/coordinator-copy" coordinator "$OUT/farm-big.yaml" --bind tcp://127.0.0.1:47123 -o "$OUT/farm-big" --quiet --segment 10 >/dev/null &
+    run=$!
+    for i in $(seq 1 "$workers"); do
+      OPENBLAS_NUM_THREADS=1 "$P" worker --connect tcp://127.0.0.1:47123 --cache "$OUT/cache-big" --name "pss-$i" --quiet >/dev/null &
+    done
+  fi
   for _ in $(seq 1 600); do [ "$(stat -c %s "$OUT/farm-big/journal.pfj" 2>/dev/null || echo 0)" -gt 20000 ] && break; sleep 0.2; done
   local size
   size=$(( $(stat -c %s "$big") / 1024 ))
@@ -217,6 +232,7 @@ PY
     sleep 0.25
   done
   wait $run || true
+  wait
   python3 - "$size" "$label" "${samples[@]}" <<'PY'
 import sys, statistics
 size, label = int(sys.argv[1]), sys.argv[2]
