@@ -27,7 +27,7 @@ struct Run: ParsableCommand {
     @Option(name: .shortAndLong, help: "The run directory (default: the job's `output`).")
     var output: String?
 
-    @Option(help: "The workers' weight cache (default: $XDG_CACHE_HOME/probefarm or ~/.cache/probefarm).")
+    @Option(help: "The workers' weight cache, where the job's files are copied (by sha256) before the workers start (default: $XDG_CACHE_HOME/probefarm or ~/.cache/probefarm).")
     var cache: String?
 
     @Flag(help: "Replace a run directory that already holds a run.")
@@ -52,11 +52,13 @@ struct Run: ParsableCommand {
     func run() throws {
         BLAS.setThreads(1)
         let logger = FarmLog.logger("probefarm.run", verbose: farm.verbose, quiet: quiet)
+        let cacheDirectory = cache ?? defaultCache()
         let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume,
-                                   resumeIfPresent: resumeIfPresent, segment: farm.segment)
+                                   resumeIfPresent: resumeIfPresent, segment: farm.segment,
+                                   cache: WeightCache(directory: cacheDirectory))
         let n = workers ?? ProcessInfo.processInfo.activeProcessorCount
         let transport = try RouterTransport(bind: "tcp://127.0.0.1:*")
-        var arguments = ["worker", "--connect", transport.endpoint, "--cache", cache ?? defaultCache(),
+        var arguments = ["worker", "--connect", transport.endpoint, "--cache", cacheDirectory,
                          "--heartbeat", "\(farm.heartbeat)", "--liveness", "\(farm.liveness)",
                          "--parent", "\(getpid())"]
         arguments.append(farm.verbose ? "--verbose" : "--quiet")

@@ -105,6 +105,28 @@ struct RunCommandTests {
         #expect(again.status == 73 && again.stderr.contains("--overwrite"))
     }
 
+    @Test("probefarm run puts the job's files into the workers' cache itself: they fetch nothing")
+    func runFillsTheWorkersCache() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.dataJob, "job.yaml", in: dir)
+        let cache = dir.appendingPathComponent("cache").path
+        let r = try CommandRunner.run(["run", job, "--workers", "2", "-o", dir.appendingPathComponent("run").path,
+                                       "--cache", cache, "--verbose"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stderr.contains("fetching"), "\(r.stderr)")
+        for name in ["reg.safetensors", "x0.npy"] {
+            let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(name)))
+            let cached = try Data(contentsOf: URL(fileURLWithPath: cache).appendingPathComponent(SHA256.hex(bytes)))
+            #expect([UInt8](cached) == bytes, "\(name)")
+        }
+        // A cache that cannot be made: one line naming it, exit 73, before any chain runs.
+        let blocked = job + "/cache"
+        let bad = try CommandRunner.run(["run", job, "-o", dir.appendingPathComponent("bad").path, "--cache", blocked, "--quiet"])
+        #expect(bad.status == 73 && bad.stderr.contains(blocked), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad/journal.pfj").path))
+    }
+
     @Test("a latent job writes latent.npy and model outputs")
     func latentJob() throws {
         let dir = try Self.workspace()

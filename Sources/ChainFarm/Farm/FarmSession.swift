@@ -2,6 +2,7 @@ import FarmWire
 import FarmZeroMQ
 import Foundation
 import Logging
+import NeuralModels
 import Probes
 
 /// The coordinator's side of a job from the command line: check the job, open (or
@@ -17,9 +18,23 @@ public struct FarmSession {
     ///   - resume: continue from the run directory's journal instead of starting.
     ///   - resumeIfPresent: continue when there is a journal, start when there is none
     ///     (for launchers that restart or requeue the same command: Slurm, systemd).
-    public init(jobPath: String, output: String?, overwrite: Bool, resume: Bool, resumeIfPresent: Bool = false, segment: Int) throws {
-        let job = try Job.load(jobPath)
-        plan = try JobPlan(job)
+    ///   - cache: the weight cache of workers on this machine (`probefarm run`): the job's
+    ///     files are put there first and the coordinator maps those copies, so that the
+    ///     workers fetch nothing and every process maps one page-cache copy.
+    public init(jobPath: String, output: String?, overwrite: Bool, resume: Bool, resumeIfPresent: Bool = false, segment: Int,
+                cache: WeightCache? = nil) throws {
+        var job = try Job.load(jobPath)
+        plan = try JobPlan(job)  // checks the job against its files, naming the key at fault
+        if let cache {
+            for name in job.referencedFiles {
+                let path = job.resolve(name)
+                let file: MappedFile
+                do { file = try MappedFile(path: path) } catch { throw RunError("\(error)", sysexit: .noInput) }
+                let sha256 = withExtendedLifetime(file) { SHA256.hex(file.bytes) }
+                job.fileOverrides[name] = try cache.install(path, sha256: sha256)
+            }
+            plan = try JobPlan(job)
+        }
         directory = RunDirectory(path: output ?? job.output)
         let journalPath = (directory.path as NSString).appendingPathComponent(Journal.fileName)
         if resume || (resumeIfPresent && FileManager.default.fileExists(atPath: journalPath)) {

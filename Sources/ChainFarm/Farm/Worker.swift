@@ -96,7 +96,9 @@ public final class Worker {
         return names.filter { $0.count == 64 && $0.allSatisfy(\.isHexDigit) }.sorted()
     }
 
-    func cachePath(_ sha: String) -> String { (settings.cacheDirectory as NSString).appendingPathComponent(sha) }
+    var cache: WeightCache { WeightCache(directory: settings.cacheDirectory) }
+
+    func cachePath(_ sha: String) -> String { cache.path(sha) }
 
     func ready() -> WireMessage {
         var host = [CChar](repeating: 0, count: 256)
@@ -254,7 +256,7 @@ public final class Worker {
     /// Fetches a file unless another process on this host already is (the cache's lock
     /// file for it is held): then waits for that one to put it in place.
     func startFetch(_ ref: FileRef) throws {
-        let lockPath = cachePath(".\(ref.sha256).lock")
+        let lockPath = cache.lockPath(ref.sha256)
         let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard lock >= 0 else { throw RunError("cannot create \(lockPath) (check --cache)") }
         guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
@@ -270,7 +272,7 @@ public final class Worker {
             releaseWaiting()
             return
         }
-        let temporary = cachePath(".\(ref.sha256).\(getpid()).partial")
+        let temporary = cache.temporaryPath(ref.sha256)
         guard FileManager.default.createFile(atPath: temporary, contents: nil), let h = FileHandle(forWritingAtPath: temporary) else {
             close(lock)
             throw RunError("cannot write \(temporary) (check --cache)")
