@@ -171,21 +171,20 @@ farm_memory() {
   # Foundation linked in). Then the development build, whose Swift runtime is shared
   # libraries (each process relocates its own copy of their data: ~1.5 MiB more apiece).
   Scripts/install.sh "$OUT/prefix" >/dev/null
-  worker_pss "$OUT/prefix/bin/probefarm" "installed (Scripts/install.sh), probefarm run" embedded
-  worker_pss "$OUT/prefix/bin/probefarm" "installed, a worker host" host
-  worker_pss .build/release/probefarm "development build (.build/release), probefarm run" embedded
-  worker_pss .build/release/probefarm "development build, a worker host" host
+  worker_pss "$OUT/prefix/bin/probefarm" "installed (Scripts/install.sh)"
+  worker_pss .build/release/probefarm "development build (.build/release)"
 }
 
 # The PSS of FARM_WORKERS (default 4) workers running a job on the 200 MB model, in all and
 # of their mappings of the cached weight file alone: sampled 12 times 0.25 s apart, once
 # the job is under way (a worker's heap grows within a segment as its draws arrive and is
-# given back after it, so one sample can fall anywhere in between). "embedded": the
-# workers of `probefarm run`, whose coordinator process shares their code pages; "host":
+# given back after it, so one sample can fall anywhere in between). The workers are
 # `probefarm worker` processes of a coordinator run from a copy of the installed binary,
-# which shares none of their code but the system's libraries, as on a host of their own.
+# which shares none of their code or files but the system's libraries, as on a host of
+# their own. (Under `probefarm run` the coordinator maps the same cached weights and code,
+# and so takes a share of them: the workers' sum would flatter them.)
 worker_pss() {
-  local P=$1 label=$2 mode=$3 big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
+  local P=$1 label=$2 big="$OUT/big-200mb.safetensors" workers=${FARM_WORKERS:-4}
   cat > "$OUT/farm-big.yaml" <<JOB
 name: farm-big
 seed: 1
@@ -196,18 +195,12 @@ sampler: {method: mala, warmup: 50, draws: 400, batch: 1}
 chains: $workers
 JOB
   rm -rf "$OUT/cache-big" "$OUT/farm-big"  # an old journal would end the wait below at once
-  local run
-  if [ "$mode" = embedded ]; then
-    "$P" run "$OUT/farm-big.yaml" --workers "$workers" -o "$OUT/farm-big" --overwrite --cache "$OUT/cache-big" --quiet --segment 10 >/dev/null &
-    run=$!
-  else
-    cp "$OUT/prefix/bin/probefarm" "$OUT/coordinator-copy"
-    "$OUT/coordinator-copy" coordinator "$OUT/farm-big.yaml" --bind tcp://127.0.0.1:47123 -o "$OUT/farm-big" --quiet --segment 10 >/dev/null &
-    run=$!
-    for i in $(seq 1 "$workers"); do
-      OPENBLAS_NUM_THREADS=1 "$P" worker --connect tcp://127.0.0.1:47123 --cache "$OUT/cache-big" --name "pss-$i" --quiet >/dev/null &
-    done
-  fi
+  cp "$OUT/prefix/bin/probefarm" "$OUT/coordinator-copy"
+  "$OUT/coordinator-copy" coordinator "$OUT/farm-big.yaml" --bind tcp://127.0.0.1:47123 -o "$OUT/farm-big" --quiet --segment 10 >/dev/null &
+  local run=$!
+  for i in $(seq 1 "$workers"); do
+    OPENBLAS_NUM_THREADS=1 "$P" worker --connect tcp://127.0.0.1:47123 --cache "$OUT/cache-big" --name "pss-$i" --quiet >/dev/null &
+  done
   for _ in $(seq 1 600); do [ "$(stat -c %s "$OUT/farm-big/journal.pfj" 2>/dev/null || echo 0)" -gt 20000 ] && break; sleep 0.2; done
   local size
   size=$(( $(stat -c %s "$big") / 1024 ))
@@ -241,7 +234,7 @@ count = max(r[0] for r in rows)
 totals = sorted(r[1] for r in rows if r[0] == count)
 weights = statistics.median(r[2] for r in rows if r[0] == count)
 mib = lambda k: k / 1024
-print(f"farm: {label}: {count} worker processes mapping a {size // 1024} MiB model ({len(totals)} samples): "
+print(f"farm: {label}: {count} worker processes on a host of their own mapping a {size // 1024} MiB model ({len(totals)} samples): "
       f"PSS of the weight mappings {mib(weights):.0f} MiB = {weights / size:.2f}x the file; whole processes "
       f"median {mib(statistics.median(totals)):.0f} MiB = {statistics.median(totals) / size:.2f}x "
       f"(min {totals[0] / size:.2f}x, max {totals[-1] / size:.2f}x)")
