@@ -19,37 +19,40 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Checkpoints travel in two parts: their scalars (iteration, step size, adaptation) in
 /// the JSON control frame with every vector emptied, and the vectors — position,
-/// gradient, then the metric and its running estimate when present — as one raw frame,
-/// checkpoint after checkpoint. Parsing 1,568 doubles of text per 784-d chain cost more
-/// than everything else a result needs.
+/// gradient, then the metric (and its Cholesky factor) and the running warm-up estimate
+/// when present — as one raw frame, checkpoint after checkpoint. Parsing 1,568 doubles of
+/// text per 784-d chain cost more than everything else a result needs.
 enum CheckpointVectors {
     /// Empties the vectors of `checkpoints` and returns them as one frame.
     static func split(_ checkpoints: inout [ChainCheckpoint]?) -> [UInt8] {
         guard var cps = checkpoints else { return [] }
         var all = [Double]()
-        all.reserveCapacity(cps.reduce(0) { $0 + vectorCount($1) * $1.state.position.count })
+        all.reserveCapacity(cps.reduce(0) { $0 + doubles($1, dimension: $1.state.position.count) })
         for k in cps.indices {
             all += cps[k].state.position
             all += cps[k].state.gradient
+            all += cps[k].metric.scale
+            all += cps[k].metric.factor
             cps[k].state.position = []
             cps[k].state.gradient = []
-            if let m = cps[k].inverseMetric {
-                all += m
-                cps[k].inverseMetric = []
-            }
-            if let e = cps[k].metricEstimate {
+            cps[k].metric.scale = []
+            cps[k].metric.factor = []
+            if let e = cps[k].adaptation.estimator {
                 all += e.mean
                 all += e.m2
-                cps[k].metricEstimate!.mean = []
-                cps[k].metricEstimate!.m2 = []
+                cps[k].adaptation.estimator!.mean = []
+                cps[k].adaptation.estimator!.m2 = []
             }
         }
         checkpoints = cps
         return WireCodec.bytes(all)
     }
 
-    static func vectorCount(_ cp: ChainCheckpoint) -> Int {
-        2 + (cp.inverseMetric == nil ? 0 : 1) + (cp.metricEstimate == nil ? 0 : 2)
+    /// Doubles a checkpoint of a d-dimensional chain carries in the frame.
+    static func doubles(_ cp: ChainCheckpoint, dimension d: Int) -> Int {
+        let m = Metric.storedCount(cp.metric.kind, dimension: d)
+        let e = cp.adaptation.estimator.map { MetricEstimator.storedCount($0.kind, dimension: d) } ?? (mean: 0, m2: 0)
+        return 2 * d + m.scale + m.factor + e.mean + e.m2
     }
 
     /// Refills the vectors `split` emptied; `dimension` is checked when the message states it.
@@ -58,31 +61,40 @@ enum CheckpointVectors {
             guard frame.isEmpty else { throw .malformed("checkpoint vectors without checkpoints") }
             return
         }
-        let vectors = cps.reduce(0) { $0 + vectorCount($1) }
-        guard vectors > 0, frame.count % (8 * vectors) == 0, frame.count > 0 else {
-            throw .malformed("checkpoint frame of \(frame.count) bytes does not hold \(vectors) vectors")
+        guard !cps.isEmpty, frame.count % 8 == 0, frame.count > 0 else {
+            throw .malformed("checkpoint frame of \(frame.count) bytes does not hold \(cps.count) checkpoints")
         }
-        let d = frame.count / (8 * vectors)
+        // The frame's length grows with d (in d² with a dense metric): find the d it fits.
+        let total = frame.count / 8
+        var d = 1
+        while cps.reduce(0, { $0 + doubles($1, dimension: d) }) < total { d += 1 }
+        guard cps.reduce(0, { $0 + doubles($1, dimension: d) }) == total else {
+            throw .malformed("checkpoint frame of \(frame.count) bytes does not hold \(cps.count) checkpoints")
+        }
         if let dimension, d != dimension {
             throw .malformed("checkpoints have dimension \(d), not \(dimension)")
         }
         let all = WireCodec.doubles(frame)
         var at = 0
-        func next() -> [Double] {
-            defer { at += d }
-            return Array(all[at..<(at + d)])
+        func next(_ count: Int) -> [Double] {
+            defer { at += count }
+            return Array(all[at..<(at + count)])
         }
         for k in cps.indices {
-            guard cps[k].state.position.isEmpty, cps[k].state.gradient.isEmpty, cps[k].inverseMetric?.isEmpty ?? true,
-                  cps[k].metricEstimate.map({ $0.mean.isEmpty && $0.m2.isEmpty }) ?? true else {
+            guard cps[k].state.position.isEmpty, cps[k].state.gradient.isEmpty, cps[k].metric.scale.isEmpty,
+                  cps[k].metric.factor.isEmpty,
+                  cps[k].adaptation.estimator.map({ $0.mean.isEmpty && $0.m2.isEmpty }) ?? true else {
                 throw .malformed("checkpoint of chain \(cps[k].chain) carries vectors in its control frame")
             }
-            cps[k].state.position = next()
-            cps[k].state.gradient = next()
-            if cps[k].inverseMetric != nil { cps[k].inverseMetric = next() }
-            if cps[k].metricEstimate != nil {
-                cps[k].metricEstimate!.mean = next()
-                cps[k].metricEstimate!.m2 = next()
+            cps[k].state.position = next(d)
+            cps[k].state.gradient = next(d)
+            let m = Metric.storedCount(cps[k].metric.kind, dimension: d)
+            cps[k].metric.scale = next(m.scale)
+            cps[k].metric.factor = next(m.factor)
+            if let e = cps[k].adaptation.estimator {
+                let c = MetricEstimator.storedCount(e.kind, dimension: d)
+                cps[k].adaptation.estimator!.mean = next(c.mean)
+                cps[k].adaptation.estimator!.m2 = next(c.m2)
             }
         }
         checkpoints = cps
@@ -143,7 +155,7 @@ public enum WireCodec {
             let vectors = CheckpointVectors.split(&checkpoints)
             header.checkpoints = checkpoints ?? []
             return [control(t, header, version: version), vectors, bytes(r.positions), bytes(r.logAcceptance),
-                    bytes(r.acceptance), bytes(r.stepSize), r.divergent]
+                    bytes(r.acceptance), bytes(r.stepSize), r.divergent, bytes(r.steps), bytes(r.treeDepth), bytes(r.energy)]
         }
     }
 
@@ -182,7 +194,7 @@ public enum WireCodec {
             }
             return .chunk(h, frames[1])
         case "result":
-            try frameCount(7)
+            try frameCount(10)
             var h = try body(SegmentResult.Header.self)
             guard h.draws >= 0, h.dimension > 0, h.length > 0, !h.chains.isEmpty, h.checkpoints.count == h.chains.count,
                   h.draws <= h.length else {
@@ -191,14 +203,16 @@ public enum WireCodec {
             let n = h.chains.count * h.draws
             let (sizeOK, overflow) = n.multipliedReportingOverflow(by: h.dimension * 8)
             guard !overflow, frames[2].count == sizeOK, frames[3].count == n * 8, frames[4].count == n * 8,
-                  frames[5].count == n * 8, frames[6].count == n else {
+                  frames[5].count == n * 8, frames[6].count == n, frames[7].count == n * 8, frames[8].count == n * 8,
+                  frames[9].count == n * 8 else {
                 throw .malformed("result array frames do not match \(h.chains.count) chains × \(h.draws) draws × \(h.dimension)")
             }
             var checkpoints: [ChainCheckpoint]? = h.checkpoints
             try CheckpointVectors.join(&checkpoints, frames[1], dimension: h.dimension)
             h.checkpoints = checkpoints ?? []
             return .result(SegmentResult(header: h, positions: doubles(frames[2]), logAcceptance: doubles(frames[3]),
-                                         acceptance: doubles(frames[4]), stepSize: doubles(frames[5]), divergent: frames[6]))
+                                         acceptance: doubles(frames[4]), stepSize: doubles(frames[5]), divergent: frames[6],
+                                         steps: doubles(frames[7]), treeDepth: doubles(frames[8]), energy: doubles(frames[9])))
         default:
             throw .malformed("unknown message type '\(head.type ?? "")'")
         }

@@ -6,7 +6,7 @@ import Samplers
 /// `{"protocol": 3, "type": …, "body": {…}}`, followed for bulk data by raw
 /// little-endian array frames whose sizes the body states.
 public enum WireProtocol {
-    public static let version = 3
+    public static let version = 4
     /// The largest message a coordinator accepts by default (libzmq drops a peer that
     /// sends more): far above a segment of 64 chains × 100 draws × 784 doubles (40 MB).
     public static let maxMessageBytes: Int64 = 256 << 20
@@ -107,9 +107,12 @@ public struct SegmentResult: Sendable, Equatable {
         public var dimension: Int
         public var checkpoints: [ChainCheckpoint]
         public var seconds: Double
+        /// Gradient evaluations of all the segment's chains, warm-up iterations included.
+        public var gradientEvaluations: Int
 
         public init(job: String, group: Int, chains: [Int], firstIteration: Int, length: Int, draws: Int, firstDraw: Int,
-                    dimension: Int, checkpoints: [ChainCheckpoint], seconds: Double) {
+                    dimension: Int, checkpoints: [ChainCheckpoint], seconds: Double, gradientEvaluations: Int = 0) {
+            self.gradientEvaluations = gradientEvaluations
             self.job = job
             self.group = group
             self.chains = chains
@@ -131,9 +134,17 @@ public struct SegmentResult: Sendable, Equatable {
     public var acceptance: [Double]
     public var stepSize: [Double]
     public var divergent: [UInt8]
+    /// Leapfrog steps (gradient evaluations), tree depth and Hamiltonian per draw (zeros
+    /// and NaN where a kernel has none).
+    public var steps: [Double]
+    public var treeDepth: [Double]
+    public var energy: [Double]
 
     public init(header: Header, positions: [Double], logAcceptance: [Double], acceptance: [Double], stepSize: [Double],
-                divergent: [UInt8]) {
+                divergent: [UInt8], steps: [Double]? = nil, treeDepth: [Double]? = nil, energy: [Double]? = nil) {
+        self.steps = steps ?? Array(repeating: 1, count: divergent.count)
+        self.treeDepth = treeDepth ?? Array(repeating: 0, count: divergent.count)
+        self.energy = energy ?? Array(repeating: .nan, count: divergent.count)
         self.header = header
         self.positions = positions
         self.logAcceptance = logAcceptance

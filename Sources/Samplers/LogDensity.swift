@@ -14,6 +14,16 @@ public protocol LogDensity: Sendable {
     /// The tempered density used during warm-up annealing: the likelihood-like part scaled
     /// by β ∈ (0, 1] (a prior or Jacobian stays whole). The default scales all of log p.
     func evaluate(_ positions: [Double], count: Int, inverseTemperature beta: Double) -> (values: [Double], gradients: [Double])
+
+    /// The same with an inverse temperature per position (chains of one batch may be at
+    /// different warm-up iterations). The default evaluates at β = 1 and scales each row.
+    func evaluate(_ positions: [Double], count: Int, inverseTemperatures betas: [Double]) -> (values: [Double], gradients: [Double])
+
+    /// True when a position's value and gradient do not depend on the other positions
+    /// evaluated with it, bit for bit. Batched neural networks are not (a product's
+    /// blocking depends on the batch size), so a batch with some chains idle is padded to
+    /// its full size to keep every chain's draws independent of the others' progress.
+    var batchInvariant: Bool { get }
 }
 
 extension LogDensity {
@@ -22,6 +32,21 @@ extension LogDensity {
         guard beta != 1 else { return r }
         return (r.values.map { $0 * beta }, r.gradients.map { $0 * beta })
     }
+
+    public func evaluate(_ positions: [Double], count: Int, inverseTemperatures betas: [Double]) -> (values: [Double], gradients: [Double]) {
+        if let b = betas.first, betas.allSatisfy({ $0 == b }) {
+            return evaluate(positions, count: count, inverseTemperature: b)
+        }
+        var r = evaluate(positions, count: count)
+        let d = dimension
+        for c in 0..<count where betas[c] != 1 {
+            r.values[c] *= betas[c]
+            for i in (c * d)..<((c + 1) * d) { r.gradients[i] *= betas[c] }
+        }
+        return r
+    }
+
+    public var batchInvariant: Bool { false }
 }
 
 /// A density seen at inverse temperature β (warm-up annealing).
@@ -29,6 +54,7 @@ struct Tempered: LogDensity {
     var base: any LogDensity
     var beta: Double
     var dimension: Int { base.dimension }
+    var batchInvariant: Bool { base.batchInvariant }
     func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
         base.evaluate(positions, count: count, inverseTemperature: beta)
     }
@@ -43,6 +69,8 @@ public struct ClosureDensity: LogDensity {
         self.dimension = dimension
         self.body = body
     }
+
+    public var batchInvariant: Bool { true }
 
     public func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
         var values = [Double](), gradients = [Double]()

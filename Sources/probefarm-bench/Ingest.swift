@@ -29,7 +29,7 @@ enum IngestBenchmark {
         let cps = (0..<chains).map { c in
             ChainCheckpoint(chain: c, iteration: 100, state: ChainState(position: (0..<dimension).map { _ in Double(g.nextNormal()) }, logDensity: -1,
                                                                         gradient: (0..<dimension).map { _ in Double(g.nextNormal()) }),
-                            stepSize: 0.1, adaptation: DualAveraging(initialStep: 0.1, target: 0.574))
+                            stepSize: 0.1, adaptation: WarmupAdaptation(initialStep: 0.1, targetAcceptance: 0.574))
         }
         let n = chains * draws
         let h = SegmentResult.Header(job: "bench", group: group, chains: Array(0..<chains), firstIteration: 0, length: draws,

@@ -9,24 +9,31 @@ import Testing
 struct FarmWireTests {
     static func sampleResult() -> SegmentResult {
         let cp = ChainCheckpoint(chain: 3, iteration: 120, state: ChainState(position: [0.5, -1.25], logDensity: -2.5, gradient: [0.1, -0.0]),
-                                 stepSize: 0.3, adaptation: DualAveraging(initialStep: 0.1, target: 0.574), inverseMetric: nil,
-                                 metricEstimate: nil)
+                                 stepSize: 0.3, adaptation: WarmupAdaptation(initialStep: 0.1, targetAcceptance: 0.574))
         let h = SegmentResult.Header(job: "abc", group: 1, chains: [3], firstIteration: 100, length: 20, draws: 20, firstDraw: 100,
                                      dimension: 2, checkpoints: [cp], seconds: 0.5)
         return SegmentResult(header: h, positions: (0..<40).map { Double($0) * 0.1 + .pi }, logAcceptance: (0..<20).map { -Double($0) },
                              acceptance: Array(repeating: 0.5, count: 20), stepSize: Array(repeating: 0.3, count: 20),
-                             divergent: (0..<20).map { UInt8($0 % 2) })
+                             divergent: (0..<20).map { UInt8($0 % 2) }, steps: (0..<20).map { Double($0 + 1) },
+                             treeDepth: (0..<20).map { Double($0 % 4) }, energy: (0..<20).map { Double($0) - 0.5 })
     }
 
-    /// Checkpoints with every optional vector: one with a metric estimate under way, one with a metric in use.
+    /// Checkpoints with every optional vector: metric estimates under way (diagonal and
+    /// dense), a diagonal and a dense metric in use.
     static func hmcCheckpoints() -> [ChainCheckpoint] {
-        var estimate = VarianceAccumulator(dimension: 3)
-        estimate.add([1, 2, 3.5])
-        estimate.add([-1, 0.25, .ulpOfOne])
+        var diagonal = WarmupAdaptation(initialStep: 0.2, targetAcceptance: 0.8), dense = diagonal
+        diagonal.estimator = MetricEstimator(kind: .diagonal, dimension: 3)
+        dense.estimator = MetricEstimator(kind: .dense, dimension: 3)
+        for x in [[1, 2, 3.5], [-1, 0.25, .ulpOfOne], [0.5, 0.5, -2]] {
+            diagonal.estimator!.add(x)
+            dense.estimator!.add(x)
+        }
         let state = ChainState(position: [1, -2, 3], logDensity: -.pi, gradient: [0.5, .leastNonzeroMagnitude, -7])
-        let adaptation = DualAveraging(initialStep: 0.2, target: 0.8)
-        return [ChainCheckpoint(chain: 4, iteration: 100, state: state, stepSize: 0.2, adaptation: adaptation, metricEstimate: estimate),
-                ChainCheckpoint(chain: 5, iteration: 100, state: state, stepSize: 0.1, adaptation: adaptation, inverseMetric: [1, 0.5, 2])]
+        let plain = WarmupAdaptation(initialStep: 0.2, targetAcceptance: 0.8)
+        return [ChainCheckpoint(chain: 4, iteration: 100, state: state, stepSize: 0.2, adaptation: diagonal),
+                ChainCheckpoint(chain: 5, iteration: 100, state: state, stepSize: 0.1, adaptation: plain, metric: .diagonal([1, 0.5, 2])),
+                ChainCheckpoint(chain: 6, iteration: 100, state: state, stepSize: 0.1, adaptation: dense,
+                                metric: dense.estimator!.metric()!)]
     }
 
     @Test("every message survives encode → decode bit for bit")
@@ -35,7 +42,7 @@ struct FarmWireTests {
             .ready(Ready(name: "w", host: "h", pid: 7, session: "s", capacity: 1, cached: ["ab"], probefarm: "0.1", blas: "Zen/1")),
             .job(JobSpec(id: "x", fileName: "j.yaml", document: .map([.init(key: .string("name"), value: .string("j"))]), files: [FileRef(path: "m.safetensors", sha256: "00", size: 3)])),
             .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 0, length: 100, checkpoints: nil)),
-            .assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 100, length: 100, checkpoints: Self.hmcCheckpoints())),
+            .assign(Assignment(job: "x", group: 2, chains: [4, 5, 6], firstIteration: 100, length: 100, checkpoints: Self.hmcCheckpoints())),
             .result(Self.sampleResult()), .heartbeat, .fetch(FetchRequest(sha256: "00", offset: 0, length: 10)),
             .chunk(ChunkHeader(sha256: "00", offset: 0, total: 3), [1, 2, 3]), .failure(WireFailure(kind: "job", message: "no")),
             .done(reason: "finished"),
@@ -73,7 +80,7 @@ struct FarmWireTests {
         var shortVectors = good
         shortVectors[1].removeLast(16)
         #expect(throws: WireError.self) { try WireCodec.decode(shortVectors) }
-        var noVectors = WireCodec.encode(.assign(Assignment(job: "x", group: 2, chains: [4, 5], firstIteration: 100, length: 100,
+        var noVectors = WireCodec.encode(.assign(Assignment(job: "x", group: 2, chains: [4, 5, 6], firstIteration: 100, length: 100,
                                                             checkpoints: Self.hmcCheckpoints())))
         noVectors[1] = []
         #expect(throws: WireError.self) { try WireCodec.decode(noVectors) }

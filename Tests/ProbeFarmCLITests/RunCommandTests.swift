@@ -84,7 +84,7 @@ struct RunCommandTests {
         let chains = try NumPyArray.read(contentsOf: one + "/chains.npy")
         #expect(chains.shape == [5, 400, 3])
         #expect(try NumPyArray.read(contentsOf: one + "/samples.npy").shape == [2000, 3])
-        #expect(try NumPyArray.read(contentsOf: one + "/stats.npy").shape == [2000, 6])
+        #expect(try NumPyArray.read(contentsOf: one + "/stats.npy").shape == [2000, 9])
         // Bounds hold: x₀ ∈ (0, 1), x₂ ∈ (−2, 2).
         let v = chains.float64Values
         let inside = (0..<2000).allSatisfy { (i: Int) -> Bool in v[i * 3] > 0 && v[i * 3] < 1 && abs(v[i * 3 + 2]) < 2 }

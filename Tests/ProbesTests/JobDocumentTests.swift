@@ -58,7 +58,7 @@ struct JobDocumentTests {
         #expect(options["flag"]?.value as? Bool == true)
         #expect(options["note"]?.value as? String == "0x10")
         #expect(options["sigma"]?.value as? Double == 0.05)
-        #expect(rebuilt.sampler.method == .hmc && rebuilt.sampler.annealFrom == nil && rebuilt.sampler.adaptMetric == false)
+        #expect(rebuilt.sampler.method == .hmc && rebuilt.sampler.annealFrom == nil && rebuilt.sampler.metric == .identity)
         #expect(rebuilt.stop == direct.stop && rebuilt.stop?.rhat == 1.05 && rebuilt.stop?.maxDraws == 80)
     }
 

@@ -75,12 +75,15 @@ public struct SegmentWork: Sendable {
         let C = a.chains.count
         var logAcceptance = [Double](repeating: 0, count: C * n), acceptance = logAcceptance, stepSize = logAcceptance
         var divergent = [UInt8](repeating: 0, count: C * n)
+        var steps = logAcceptance, treeDepth = logAcceptance, energy = logAcceptance
+        var gradientEvaluations = 0
         let slot = Dictionary(uniqueKeysWithValues: a.chains.enumerated().map { ($1, $0) })
         var recorded = 0
         // The draws (C × n × d doubles, most of a worker's heap) are written into memory
         // that is touched only as draws arrive, not zero-filled up front.
         let positions = [Double](unsafeUninitializedCapacity: C * n * d) { buffer, count in
             runner.advance(&checkpoints, iterations: a.length) { r in
+                gradientEvaluations += r.info.steps
                 guard !r.isWarmup else { return }
                 let k = slot[r.chain]! * n + (r.iteration - firstDraw)
                 r.position.withUnsafeBufferPointer { buffer.baseAddress!.advanced(by: k * d).update(from: $0.baseAddress!, count: d) }
@@ -88,6 +91,9 @@ public struct SegmentWork: Sendable {
                 acceptance[k] = r.info.acceptanceProbability
                 stepSize[k] = r.stepSize
                 divergent[k] = r.info.divergent ? 1 : 0
+                steps[k] = Double(r.info.steps)
+                treeDepth[k] = Double(r.info.treeDepth)
+                energy[k] = r.info.energy
                 recorded += 1
             }
             count = C * n * d
@@ -95,8 +101,9 @@ public struct SegmentWork: Sendable {
         guard recorded == C * n else { throw RunError("assignment for group \(a.group): \(recorded) draws recorded, expected \(C * n)") }
         let header = SegmentResult.Header(job: a.job, group: a.group, chains: a.chains, firstIteration: a.firstIteration,
                                           length: a.length, draws: n, firstDraw: firstDraw, dimension: d,
-                                          checkpoints: checkpoints, seconds: Date().timeIntervalSince(clock))
+                                          checkpoints: checkpoints, seconds: Date().timeIntervalSince(clock),
+                                          gradientEvaluations: gradientEvaluations)
         return SegmentResult(header: header, positions: positions, logAcceptance: logAcceptance, acceptance: acceptance,
-                             stepSize: stepSize, divergent: divergent)
+                             stepSize: stepSize, divergent: divergent, steps: steps, treeDepth: treeDepth, energy: energy)
     }
 }

@@ -14,6 +14,12 @@ public struct RunDraws: Sendable {
     public var acceptance: [[Double]]
     public var stepSize: [[Double]]
     public var divergent: [[Bool]]
+    /// Leapfrog steps, NUTS tree depth and Hamiltonian per draw.
+    public var steps: [[Double]]
+    public var treeDepth: [[Double]]
+    public var hamiltonian: [[Double]]
+    /// Gradient evaluations of every accepted segment, warm-up included.
+    public var gradientEvaluations = 0
     public var draws: Int { positions.first.map { $0.count / max(dimension, 1) } ?? 0 }
 
     public init(chains: Int, dimension: Int) {
@@ -23,6 +29,9 @@ public struct RunDraws: Sendable {
         logAcceptance = positions
         acceptance = positions
         stepSize = positions
+        steps = positions
+        treeDepth = positions
+        hamiltonian = positions
         divergent = Array(repeating: [], count: chains)
     }
 
@@ -35,7 +44,11 @@ public struct RunDraws: Sendable {
             acceptance[c] += r.acceptance[(slot * n)..<((slot + 1) * n)]
             stepSize[c] += r.stepSize[(slot * n)..<((slot + 1) * n)]
             divergent[c] += r.divergent[(slot * n)..<((slot + 1) * n)].map { $0 != 0 }
+            steps[c] += r.steps[(slot * n)..<((slot + 1) * n)]
+            treeDepth[c] += r.treeDepth[(slot * n)..<((slot + 1) * n)]
+            hamiltonian[c] += r.energy[(slot * n)..<((slot + 1) * n)]
         }
+        gradientEvaluations += h.gradientEvaluations
     }
 
     /// The first `n` draws of every chain.
@@ -47,6 +60,9 @@ public struct RunDraws: Sendable {
         out.acceptance = acceptance.map { Array($0.prefix(n)) }
         out.stepSize = stepSize.map { Array($0.prefix(n)) }
         out.divergent = divergent.map { Array($0.prefix(n)) }
+        out.steps = steps.map { Array($0.prefix(n)) }
+        out.treeDepth = treeDepth.map { Array($0.prefix(n)) }
+        out.hamiltonian = hamiltonian.map { Array($0.prefix(n)) }
         return out
     }
 

@@ -81,17 +81,19 @@ public struct RunDirectory {
         if width > 0 { try NumPyArray(shape: [C * N, width], float32: outputs).write(to: file("outputs.npy")) }
 
         // Per-draw statistics.
-        var stats = [Double](), csv = "chain,iteration,G,log_acceptance,step_size,divergent\n"
+        var stats = [Double](), csv = "chain,iteration,G,log_acceptance,step_size,divergent,n_steps,tree_depth,energy\n"
         let warmup = outcome.settings.warmup
         for c in 0..<C {
             for i in 0..<N {
                 let row: [Double] = [Double(c), Double(warmup + i), energy[c * N + i], draws.logAcceptance[c][i],
-                                     draws.stepSize[c][i], draws.divergent[c][i] ? 1 : 0]
+                                     draws.stepSize[c][i], draws.divergent[c][i] ? 1 : 0, draws.steps[c][i],
+                                     draws.treeDepth[c][i], draws.hamiltonian[c][i]]
                 stats += row
-                csv += "\(c),\(warmup + i),\(energy[c * N + i]),\(draws.logAcceptance[c][i]),\(draws.stepSize[c][i]),\(draws.divergent[c][i] ? 1 : 0)\n"
+                csv += row.enumerated().map { j, v in j == 0 || j == 1 || j == 5 || j == 6 || j == 7 ? String(Int(v)) : "\(v)" }
+                    .joined(separator: ",") + "\n"
             }
         }
-        try NumPyArray(shape: [C * N, 6], float64: stats).write(to: file("stats.npy"))
+        try NumPyArray(shape: [C * N, 9], float64: stats).write(to: file("stats.npy"))
         try AtomicFile.write(Data(csv.utf8), to: file("stats.csv"))
 
         // Diagnostics on the sampler's coordinates (data-space values of free features) and G.
@@ -137,7 +139,12 @@ public struct RunDirectory {
             "name": plan.job.name,
             "chains": C, "draws_per_chain": N, "warmup": warmup,
             "sampler": ["method": outcome.settings.method.rawValue, "target_acceptance": outcome.settings.targetAcceptance,
-                        "step_sizes": outcome.checkpoints.sorted { $0.chain < $1.chain }.map(\.stepSize)],
+                        "step_sizes": outcome.checkpoints.sorted { $0.chain < $1.chain }.map(\.stepSize),
+                        "metric": outcome.settings.metric.rawValue,
+                        "max_tree_depth": outcome.settings.method == .nuts ? outcome.settings.maxTreeDepth : NSNull(),
+                        "mean_tree_depth": draws.treeDepth.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
+                        "mean_steps": draws.steps.map { $0.reduce(0, +) / Double(max($0.count, 1)) }],
+            "gradient_evaluations": draws.gradientEvaluations,
             "acceptance_rate": acceptance, "divergences": divergences, "wall_time_seconds": outcome.seconds,
             "temperature": plan.job.temperature,
             "space": { if case .latent = target.space { return "latent" } else { return "data" } }(),

@@ -228,18 +228,20 @@ extension Job {
         if let s = root["sampler"] {
             guard let sm = s as? [String: Any] else { throw p.fail("sampler", "must be a mapping") }
             try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size",
-                                              "metric", "batch", "anneal", "init-candidates"])
-            let methodName = (sm["method"] as? String) ?? "mala"
+                                              "metric", "max-tree-depth", "batch", "anneal", "init-candidates"])
+            let methodName = (sm["method"] as? String) ?? SamplerSettings.Method.nuts.rawValue
             guard let method = SamplerSettings.Method(rawValue: methodName) else {
-                throw p.fail("sampler.method", "must be mala, hmc or rwm")
+                throw p.fail("sampler.method", "'\(methodName)' is not a method; use nuts (the default), hmc, mala or rwm")
             }
-            var metric: Bool? = nil
+            var metric = Metric.Kind.diagonal
             if let m = sm["metric"] {
-                guard let ms = m as? String, ms == "diagonal" || ms == "identity" else {
-                    throw p.fail("sampler.metric", "must be diagonal or identity")
+                guard let ms = m as? String, let kind = Metric.Kind(rawValue: ms) else {
+                    throw p.fail("sampler.metric", "must be diagonal (the default), dense or identity")
                 }
-                metric = ms == "diagonal"
+                metric = kind
             }
+            let depth = try p.int(sm, "max-tree-depth", at: "sampler", minimum: 1) ?? 10
+            guard depth <= 15 else { throw p.fail("sampler.max-tree-depth", "must be in 1...15 (2^depth − 1 leapfrog steps at most)") }
             let acceptance = try p.number(sm, "target-acceptance", at: "sampler")
             if let a = acceptance, !(a > 0 && a < 1) { throw p.fail("sampler.target-acceptance", "must be in (0, 1)") }
             let step = try p.number(sm, "step-size", at: "sampler")
@@ -257,7 +259,7 @@ extension Job {
                 method: method, warmup: try p.int(sm, "warmup", at: "sampler", minimum: 0) ?? 1000,
                 draws: try p.int(sm, "draws", at: "sampler", minimum: 4) ?? 2000, targetAcceptance: acceptance,
                 leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
-                initialStepSize: step, adaptMetric: metric, annealFrom: anneal)
+                maxTreeDepth: depth, initialStepSize: step, metric: metric, annealFrom: anneal)
             batch = try p.int(sm, "batch", at: "sampler", minimum: 1) ?? 4
             initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1) ?? 16
         } else {

@@ -101,6 +101,9 @@ public struct JobPlan: Sendable {
 
         self.target = ProbeTarget(space: space, models: models, decoder: decoder, terms: terms,
                                   temperature: job.temperature, dataDimension: dataDimension, dataShape: dataShape)
+        if job.sampler.metric == .dense, target.dimension > SamplerSettings.maxDenseDimension {
+            throw fail("sampler.metric", "dense needs a \(target.dimension)×\(target.dimension) matrix per chain; the limit is \(SamplerSettings.maxDenseDimension) dimensions — use diagonal")
+        }
         self.weights = weights
         self.outputColumns = models.keys.sorted().filter { !$0.contains("~") }.map { ($0, max(models[$0]!.kind.classes, 1)) }
 

@@ -75,7 +75,13 @@ public struct ProbeTarget: LogDensity {
 
     /// Annealing scales G only: log p_β = −βG/τ + log prior (or log Jacobian).
     public func evaluate(_ positions: [Double], count: Int, inverseTemperature beta: Double) -> (values: [Double], gradients: [Double]) {
-        let e = evaluateFully(positions, count: count, wantGradient: true, beta: beta)
+        let e = evaluateFully(positions, count: count, wantGradient: true, betas: beta == 1 ? nil : Array(repeating: beta, count: count))
+        return (e.logDensity, e.gradient)
+    }
+
+    /// Annealing per position (NUTS chains of a batch may be at different warm-up iterations).
+    public func evaluate(_ positions: [Double], count: Int, inverseTemperatures betas: [Double]) -> (values: [Double], gradients: [Double]) {
+        let e = evaluateFully(positions, count: count, wantGradient: true, betas: betas.allSatisfy { $0 == 1 } ? nil : betas)
         return (e.logDensity, e.gradient)
     }
 
@@ -84,7 +90,7 @@ public struct ProbeTarget: LogDensity {
         evaluateFully(positions, count: count, wantGradient: false)
     }
 
-    func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool, beta: Double = 1) -> Evaluation {
+    func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool, betas: [Double]? = nil) -> Evaluation {
         let k = dimension, D = dataDimension
         let set = passes.take()
         defer { passes.put(set) }
@@ -147,8 +153,9 @@ public struct ProbeTarget: LogDensity {
             }
         }
         if energy.isEmpty { energy = Array(repeating: 0, count: n) }
-        let tau = temperature / beta
-        var logDensity = energy.map { -$0 / tau }
+        // τ per position: annealing divides it by β.
+        let taus = betas.map { $0.map { temperature / $0 } } ?? Array(repeating: temperature, count: n)
+        var logDensity = (0..<n).map { -energy[$0] / taus[$0] }
         guard wantGradient else {
             switch space {
             case .data: for b in logJ.indices { logDensity[b] += logJ[b] }
@@ -175,13 +182,13 @@ public struct ProbeTarget: LogDensity {
         case .data(let s):
             if logJ.isEmpty {
                 gradient = dGdx   // x = u: scaled in place
-                for i in 0..<(n * k) { gradient[i] = -gradient[i] / tau }
+                for i in 0..<(n * k) { gradient[i] = -gradient[i] / taus[i / k] }
             } else {
                 gradient = Array(repeating: 0, count: n * k)
                 for b in 0..<n {
                     logDensity[b] += logJ[b]
                     for (j, i) in s.free.enumerated() {
-                        gradient[b * k + j] = -dGdx[b * D + i] * dxdu[b * k + j] / tau + dlogJ[b * k + j]
+                        gradient[b * k + j] = -dGdx[b * D + i] * dxdu[b * k + j] / taus[b] + dlogJ[b * k + j]
                     }
                 }
             }
@@ -190,7 +197,7 @@ public struct ProbeTarget: LogDensity {
             let dx = Tensor(shape: set.shapes.decoderOutput(n, decoder!.outputShape), doubles: dGdx)
             let dz = set.decoder!.inputGradient(outputGradient: dx)
             dz.withUnsafeBufferPointer { p in
-                for i in 0..<(n * k) { gradient[i] = -Double(p[i]) / tau - (prior ? u[i] : 0) }
+                for i in 0..<(n * k) { gradient[i] = -Double(p[i]) / taus[i / k] - (prior ? u[i] : 0) }
             }
             if prior {
                 for b in 0..<n {

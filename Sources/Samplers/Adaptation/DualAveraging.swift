@@ -17,9 +17,9 @@ public struct DualAveraging: Sendable, Codable, Equatable {
     public var hBar = 0.0
     public var count = 0
 
-    public init(initialStep: Double, target: Double) {
+    public init(initialStep: Double, target: Double, scale: Double = 10) {
         self.target = target
-        mu = log(10 * initialStep)
+        mu = log(scale * initialStep)
         logStep = log(initialStep)
     }
 
@@ -40,34 +40,7 @@ public struct DualAveraging: Sendable, Codable, Equatable {
     }
 
     /// Restarts around the current step (after the metric changes).
-    public mutating func restart(at step: Double) {
-        self = DualAveraging(initialStep: step, target: target)
-    }
-}
-
-/// Running per-coordinate variance (Welford) for the diagonal metric.
-public struct VarianceAccumulator: Sendable, Codable, Equatable {
-    public var count = 0
-    public var mean: [Double]
-    public var m2: [Double]
-
-    public init(dimension: Int) {
-        mean = Array(repeating: 0, count: dimension)
-        m2 = mean
-    }
-
-    public mutating func add(_ x: [Double]) {
-        count += 1
-        for i in x.indices {
-            let d = x[i] - mean[i]
-            mean[i] += d / Double(count)
-            m2[i] += d * (x[i] - mean[i])
-        }
-    }
-
-    /// Stan's regularised estimate: (n/(n+5))·var + 1e-3·(5/(n+5)).
-    public var regularizedVariance: [Double] {
-        let n = Double(count)
-        return m2.map { ($0 / max(n - 1, 1)) * n / (n + 5) + 1e-3 * 5 / (n + 5) }
+    public mutating func restart(at step: Double, scale: Double = 10) {
+        self = DualAveraging(initialStep: step, target: target, scale: scale)
     }
 }

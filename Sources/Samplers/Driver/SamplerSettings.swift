@@ -3,62 +3,79 @@ import Foundation
 /// How chains are sampled: the kernel, the warm-up and draw counts, and adaptation.
 public struct SamplerSettings: Sendable, Codable, Equatable {
     public enum Method: String, Sendable, Codable, CaseIterable {
-        case mala, hmc, rwm
+        case nuts, hmc, mala, rwm
     }
 
     public var method: Method
     public var warmup: Int
     public var draws: Int
-    /// The mean acceptance dual averaging aims for (MALA 0.574, HMC 0.8, RWM 0.234).
+    /// The mean acceptance dual averaging aims for (NUTS/HMC 0.8, MALA 0.574, RWM 0.234).
     public var targetAcceptance: Double
+    /// HMC's fixed number of leapfrog steps.
     public var leapfrogSteps: Int
+    /// NUTS: at most 2^maxTreeDepth − 1 leapfrog steps per transition.
+    public var maxTreeDepth: Int
     /// ε₀, where warm-up starts.
     public var initialStepSize: Double
-    /// Estimate a diagonal inverse metric during warm-up (default for HMC).
-    public var adaptMetric: Bool
-    /// Anneal during the first half of warm-up: the energy is scaled by β rising
-    /// geometrically from `annealFrom` to 1 (nil: no annealing). Warm-up draws are
-    /// discarded, so this changes where chains start sampling, never what they sample.
+    /// The inverse metric estimated in warm-up windows (identity: none).
+    public var metric: Metric.Kind
+    /// Anneal during the first part of warm-up: the energy is scaled by β rising
+    /// geometrically from `annealFrom` to 1 (nil: no annealing), ending where the last
+    /// metric window starts (at half of warm-up when there are no windows). Warm-up draws
+    /// are discarded, so this changes where chains start sampling, never what they sample.
     public var annealFrom: Double?
 
-    public init(method: Method = .mala, warmup: Int = 1000, draws: Int = 2000, targetAcceptance: Double? = nil,
-                leapfrogSteps: Int = 10, initialStepSize: Double? = nil, adaptMetric: Bool? = nil,
-                annealFrom: Double? = nil) {
+    /// The largest space a dense metric is estimated on (d² doubles per chain, several times).
+    public static let maxDenseDimension = 200
+
+    public init(method: Method = .nuts, warmup: Int = 1000, draws: Int = 2000, targetAcceptance: Double? = nil,
+                leapfrogSteps: Int = 10, maxTreeDepth: Int = 10, initialStepSize: Double? = nil,
+                metric: Metric.Kind = .diagonal, annealFrom: Double? = nil) {
         self.method = method
         self.warmup = warmup
         self.draws = draws
         self.targetAcceptance = targetAcceptance ?? Self.defaultAcceptance(method)
         self.leapfrogSteps = leapfrogSteps
+        self.maxTreeDepth = maxTreeDepth
         self.initialStepSize = initialStepSize ?? (method == .mala ? 0.01 : 0.1)
-        self.adaptMetric = adaptMetric ?? (method == .hmc)
+        self.metric = metric
         self.annealFrom = annealFrom
     }
 
+    /// The warm-up windows: Stan's schedule for this warm-up length. MALA and RWM learn their
+    /// step from single accept/reject outcomes, which carry less than a trajectory's mean
+    /// acceptance statistic: their final fast window is a fifth of warm-up (at least 50).
+    public var schedule: WarmupSchedule {
+        let hamiltonian = method == .nuts || method == .hmc
+        return WarmupSchedule(warmup: warmup, adaptMetric: metric != .identity, termBuffer: hamiltonian ? 50 : max(50, warmup / 5))
+    }
+
+    /// Where annealing ends.
+    var annealEnd: Int { min(schedule.lastWindowStart ?? warmup / 2, warmup / 2) }
+
     /// The inverse temperature at iteration `it` (1 outside the annealing phase).
     public func inverseTemperature(at it: Int) -> Double {
-        guard let b0 = annealFrom, b0 < 1, it < warmup / 2 else { return 1 }
-        return pow(b0, 1 - Double(it) / Double(max(warmup / 2, 1)))
+        let end = annealEnd
+        guard let b0 = annealFrom, b0 < 1, it < end else { return 1 }
+        return pow(b0, 1 - Double(it) / Double(max(end, 1)))
     }
 
     public static func defaultAcceptance(_ m: Method) -> Double {
         switch m {
+        case .nuts, .hmc: 0.8
         case .mala: 0.574
-        case .hmc: 0.8
         case .rwm: 0.234
         }
     }
 
-    public var kernel: any Kernel {
+    /// The lockstep kernel of a one-evaluation-per-round method (nil for NUTS, which the
+    /// runner drives trajectory by trajectory).
+    public var kernel: (any Kernel)? {
         switch method {
+        case .nuts: nil
         case .mala: MALA()
         case .hmc: HMC(leapfrogSteps: leapfrogSteps)
         case .rwm: RandomWalkMetropolis()
         }
-    }
-
-    /// Warm-up iterations in which the metric is estimated: [15%, 75%) of warm-up.
-    var metricWindow: Range<Int> {
-        guard adaptMetric, warmup >= 20 else { return 0..<0 }
-        return (warmup * 15 / 100)..<(warmup * 75 / 100)
     }
 }

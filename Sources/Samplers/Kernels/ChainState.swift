@@ -24,35 +24,48 @@ public struct StepInfo: Sendable, Equatable {
     /// The proposal had a non-finite density or gradient, or (HMC) an energy error
     /// above ``divergenceThreshold``: it was rejected.
     public var divergent: Bool
+    /// Gradient evaluations (leapfrog steps) the transition took.
+    public var steps: Int
+    /// NUTS: the depth of the trajectory's tree (0 for other kernels).
+    public var treeDepth: Int
+    /// Hamiltonian kernels: H = −log p + ½ pᵀM⁻¹p at the kept state (NaN for others).
+    public var energy: Double
 
     public static let divergenceThreshold = 1000.0
 
-    public init(acceptanceProbability: Double, logAcceptance: Double, accepted: Bool, divergent: Bool) {
+    public init(acceptanceProbability: Double, logAcceptance: Double, accepted: Bool, divergent: Bool,
+                steps: Int = 1, treeDepth: Int = 0, energy: Double = .nan) {
         self.acceptanceProbability = acceptanceProbability
         self.logAcceptance = logAcceptance
         self.accepted = accepted
         self.divergent = divergent
+        self.steps = steps
+        self.treeDepth = treeDepth
+        self.energy = energy
     }
 
-    static func rejectedDivergent() -> StepInfo {
-        StepInfo(acceptanceProbability: 0, logAcceptance: -.infinity, accepted: false, divergent: true)
+    static func rejectedDivergent(steps: Int = 1) -> StepInfo {
+        StepInfo(acceptanceProbability: 0, logAcceptance: -.infinity, accepted: false, divergent: true, steps: steps)
     }
 }
 
 /// The per-chain settings a kernel step uses.
 public struct StepContext: Sendable {
     public var stepSizes: [Double]
-    /// Diagonal inverse mass matrix per chain (variance scale per coordinate), or nil for I.
-    public var inverseMetric: [[Double]]?
+    /// The inverse metric per chain (empty: the identity for every chain).
+    public var metrics: [Metric]
     public var streams: [RandomStream]
     public var iteration: UInt64
 
-    public init(stepSizes: [Double], inverseMetric: [[Double]]?, streams: [RandomStream], iteration: UInt64) {
+    public init(stepSizes: [Double], metrics: [Metric] = [], streams: [RandomStream], iteration: UInt64) {
         self.stepSizes = stepSizes
-        self.inverseMetric = inverseMetric
+        self.metrics = metrics
         self.streams = streams
         self.iteration = iteration
     }
+
+    /// Chain `c`'s inverse metric.
+    @inline(__always) public func metric(_ c: Int) -> Metric { metrics.isEmpty ? .identity : metrics[c] }
 }
 
 /// A transition kernel that steps every chain of a batch in lockstep, with one batched
@@ -71,14 +84,14 @@ public protocol Kernel: Sendable {
 /// ratio marks a divergent proposal (a non-finite density or gradient): rejected.
 func metropolis(
     _ states: inout [ChainState], proposals: [Double], values: [Double], gradients: [Double],
-    logRatios: [Double], context: StepContext, dimension d: Int
+    logRatios: [Double], context: StepContext, dimension d: Int, steps: Int = 1, energies: [Double]? = nil
 ) -> [StepInfo] {
     var infos = [StepInfo]()
     infos.reserveCapacity(states.count)
     for c in states.indices {
         let logAlpha = logRatios[c]
         guard !logAlpha.isNaN else {
-            infos.append(.rejectedDivergent())
+            infos.append(.rejectedDivergent(steps: steps))
             continue
         }
         let u = context.streams[c].uniform(iteration: context.iteration, purpose: .accept)
@@ -90,7 +103,8 @@ func metropolis(
             overwrite(&states[c].gradient, with: gradients[(c * d)..<((c + 1) * d)])
         }
         infos.append(StepInfo(acceptanceProbability: min(1, exp(min(logAlpha, 0))), logAcceptance: logAlpha,
-                              accepted: accepted, divergent: false))
+                              accepted: accepted, divergent: false, steps: steps,
+                              energy: energies.map { accepted ? $0[c] : $0[states.count + c] } ?? .nan))
     }
     return infos
 }

@@ -42,6 +42,8 @@ public struct RandomStream: Sendable, Hashable, Codable {
         case momentum = 3
         case initialization = 4
         case perturbation = 5
+        /// NUTS: a trajectory's direction choices and multinomial selections, by index.
+        case trajectory = 6
     }
 
     public init(seed: UInt64, chain: Int) {
@@ -79,7 +81,13 @@ public struct RandomStream: Sendable, Hashable, Codable {
 
     /// One uniform in (0, 1).
     public func uniform(iteration: UInt64, purpose: Purpose) -> Double {
-        let b = block(0, iteration: iteration, purpose: purpose)
+        uniform(0, iteration: iteration, purpose: purpose)
+    }
+
+    /// The `index`-th uniform of (iteration, purpose), one block each: for a sequence of
+    /// decisions whose length is not known in advance.
+    public func uniform(_ index: UInt32, iteration: UInt64, purpose: Purpose) -> Double {
+        let b = block(index, iteration: iteration, purpose: purpose)
         return Self.unit(b.0, b.1)
     }
 
