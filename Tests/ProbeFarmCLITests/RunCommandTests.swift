@@ -149,7 +149,10 @@ struct RunCommandTests {
         ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: nope, value: 1.0}", "probe[0].fixed-value"),
         ("anchor: x0.npy", "anchor: missing.npy", "probe[1].localize.anchor"),
         ("dimension: 3, lower: [0, null, -2], upper: [1, null, 2]", "dimension: 4", "space.data.dimension"),
-        ("method: mala", "method: nuts", "sampler.method"),
+        ("method: mala", "method: slice", "sampler.method"),
+        ("method: mala", "method: nuts, metric: full", "sampler.metric"),
+        ("method: mala", "method: nuts, max-tree-depth: 16", "sampler.max-tree-depth"),
+        ("method: mala", "method: nuts, max-tree-depth: 0", "sampler.max-tree-depth"),
         ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: reg, valu: 1.0}", "probe[0].fixed-value.valu"),
         ("models: {reg: reg.safetensors}", "models: {reg: multi.safetensors}", "has one output, this one has 3"),
     ])
@@ -163,6 +166,79 @@ struct RunCommandTests {
         #expect(r.stderr.contains(keyPath), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
         #expect(!FileManager.default.fileExists(atPath: out + "/summary.json"))
+    }
+
+    @Test("a job as a user writes it (no method named) converges on a badly scaled, correlated Gaussian without extending, with the closed form's moments")
+    func defaultSamplerOnGaussian() throws {
+        // G(x) = (wᵀx + b − t)² + Σ fᵢ(xᵢ − aᵢ)², τ = 1: x ~ N(A⁻¹(w(t − b) + Fa), ½A⁻¹), A = wwᵀ + F.
+        // Standard deviations from 0.01 to 100 (fᵢ = 1/(2sdᵢ²)) and wᵢ = √fᵢ: in the scaled
+        // coordinates a rank-one correlation with condition number 21.
+        let d = 20, b = 0.3, t = 1.0
+        let sd = (0..<d).map { pow(10, -2 + 4 * Double($0) / Double(d - 1)) }
+        let f = sd.map { 1 / (2 * $0 * $0) }
+        let w = f.map { $0.squareRoot() }
+        let a = (0..<d).map { Double($0 % 5) * 0.1 * sd[$0] }
+        let dir = try Fixtures.temporaryDirectory("probefarm-gauss")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Model.save(SmallModels.linear(w.map(Float.init), bias: Float(b)),
+                       architecture: Architecture(input: [d], output: .value, layers: [LayerSpec.linear("weight", bias: "bias")]),
+                       to: dir.appendingPathComponent("reg.safetensors").path)
+        try NumPyArray(shape: [d], float64: a).write(to: dir.appendingPathComponent("a.npy").path)
+        let job = try Self.write("""
+            name: gaussian
+            seed: 11
+            models: {reg: reg.safetensors}
+            space: {data: {dimension: \(d)}}
+            probe:
+              - fixed-value: {model: reg, value: \(t)}
+              - localize: {anchor: a.npy, weight: 1, feature-weights: [\(f.map { "\($0)" }.joined(separator: ", "))]}
+            sampler: {warmup: 1000, draws: 1000}
+            chains: 8
+            stop: {rhat: 1.01, ess-bulk: 400, ess-tail: 400}
+            """, "job.yaml", in: dir)
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", job, "--workers", "2", "-o", out, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as! [String: Any]
+        #expect(summary["converged"] as? Bool == true, "\(summary["diagonstics"] ?? "")")
+        #expect(summary["draws_per_chain"] as? Int == 1000)
+        let sampler = summary["sampler"] as! [String: Any]
+        #expect(sampler["method"] as? String == "nuts" && sampler["metric"] as? String == "diagonal")
+        #expect((sampler["mean_tree_depth"] as? [Double])?.count == 8)
+        #expect((summary["gradient_evaluations"] as? Int ?? 0) > 16000)
+        #expect(try NumPyArray.read(contentsOf: out + "/stats.npy").shape == [8000, 9])
+        // Closed form by Sherman–Morrison: A⁻¹ = F⁻¹ − F⁻¹wwᵀF⁻¹ / (1 + wᵀF⁻¹w).
+        let fw = (0..<d).map { w[$0] / f[$0] }
+        let denominator = 1 + (0..<d).reduce(0.0) { $0 + w[$1] * fw[$1] }
+        let rhs = (0..<d).map { w[$0] * (t - b) + f[$0] * a[$0] }
+        let fr = (0..<d).map { rhs[$0] / f[$0] }
+        let wfr = (0..<d).reduce(0.0) { $0 + w[$1] * fr[$1] }
+        let mean = (0..<d).map { fr[$0] - fw[$0] * wfr / denominator }
+        let variance = (0..<d).map { 0.5 * (1 / f[$0] - fw[$0] * fw[$0] / denominator) }
+        let x = try NumPyArray.read(contentsOf: out + "/samples.npy").float64Values
+        let draws = (0..<8).map { c in Array(x[(c * 1000 * d)..<((c + 1) * 1000 * d)]) }
+        let failures = MomentCheck.failures(draws, dimension: d, means: mean, variances: variance)
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
+    @Test("a dense metric on a space too large for one is refused, suggesting diagonal")
+    func denseTooLarge() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let net = SmallModels.linear(Array(repeating: 0.1, count: 300), bias: 0)
+        try Model.save(net, architecture: Architecture(input: [300], output: .value, layers: [LayerSpec.linear("weight", bias: "bias")]),
+                       to: dir.appendingPathComponent("wide.safetensors").path)
+        let job = try Self.write("""
+            name: wide
+            models: {m: wide.safetensors}
+            space: {data: {dimension: 300}}
+            probe: [{fixed-value: {model: m, value: 0}}]
+            sampler: {metric: dense}
+            """, "job.yaml", in: dir)
+        let r = try CommandRunner.run(["run", job, "-o", dir.appendingPathComponent("run").path, "--quiet"])
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains("sampler.metric") && r.stderr.contains("diagonal"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
     }
 
     @Test("a class label out of range and a latent/classifier size mismatch are refused", arguments: [

@@ -56,7 +56,7 @@ struct ExactnessTests {
         let a = (0..<3).map { i in (0..<3).map { j in w[i] * w[j] + (i == j ? lambda : 0) } }
         let mean = Self.solve(a, (0..<3).map { w[$0] * (t - b) + lambda * x0[$0] })
         let variance = Self.inverseDiagonal(a).map { $0 * tau / 2 }
-        for method in [SamplerSettings.Method.mala, .hmc] {
+        for method in [SamplerSettings.Method.nuts, .mala, .hmc] {
             let draws = Self.sample(target, settings: SamplerSettings(method: method, warmup: 1000, draws: 4000, leapfrogSteps: 6))
             let f = MomentCheck.failures(draws, dimension: 3, means: mean, variances: variance)
             #expect(f.isEmpty, "\(method): \(f)")
@@ -136,8 +136,11 @@ struct ExactnessTests {
         }
         let mean = m.map { $0 / z }
         let variance = (0..<2).map { s[$0] / z - mean[$0] * mean[$0] }
-        let draws = Self.sample(target, settings: SamplerSettings(method: .mala, warmup: 1500, draws: 6000))
-        let f = MomentCheck.failures(draws, dimension: 2, means: mean, variances: variance)
-        #expect(f.isEmpty, "\(f)")
+        for settings in [SamplerSettings(method: .nuts, warmup: 1000, draws: 2000),
+                         SamplerSettings(method: .mala, warmup: 1500, draws: 6000)] {
+            let draws = Self.sample(target, settings: settings)
+            let f = MomentCheck.failures(draws, dimension: 2, means: mean, variances: variance)
+            #expect(f.isEmpty, "\(settings.method): \(f)")
+        }
     }
 }
