@@ -7,6 +7,8 @@
 #   Scripts/bench.sh farm          farm throughput, 2 worker processes vs 1; PSS of N workers on one model
 #   Scripts/bench.sh farm-memory   only the latter: the installed binary, then the development build
 #   Scripts/bench.sh ingest        coordinator ingest: 1,000 DEALERs sending segment results and heartbeats
+#   Scripts/bench.sh mixing        NUTS on 20-d and 100-d badly scaled correlated Gaussians vs NumPyro's NUTS:
+#                                  ESS per gradient and ESS/s (ArviZ on both; needs numpyro + arviz in JAX_PYTHON)
 # Peers run in the same invocation when their Python is found:
 #   JAX_PYTHON (default ../jaxenv/bin/python), ARVIZ_PYTHON (default ../pyenv/bin/python).
 set -euo pipefail
@@ -241,6 +243,16 @@ print(f"farm: {label}: {count} worker processes on a host of their own mapping a
 PY
 }
 
+mixing() {
+  $PIN "$BENCH" mixing --dir "$OUT" --json "$OUT/probefarm-mixing.json"
+  if [ -x "$JAX_PYTHON" ] && "$JAX_PYTHON" -c "import numpyro, arviz" 2>/dev/null; then
+    $PIN "$JAX_PYTHON" Scripts/peers/numpyro_mixing_bench.py --dir "$OUT" --probefarm "$OUT/probefarm-mixing.json" 2>&1 \
+      | grep -vE "Warning|warn\(|ArviZ is undergoing|Some upcoming|For details"
+  else
+    echo "bench: no NumPyro at $JAX_PYTHON (../jaxenv/bin/pip install jax numpyro arviz); ProbeFarm figures only"
+  fi
+}
+
 case "$what" in
   engine) engine ;;
   memory) memory ;;
@@ -248,7 +260,8 @@ case "$what" in
   farm-memory) farm_memory ;;
   ingest) "$BENCH" ingest --connections "${CONNECTIONS:-1000}" --results "${RESULTS:-2000}" --dir "$OUT" ;;
   sampler) sampler ;;
+  mixing) mixing ;;
   diagnostics) diagnostics ;;
   all) engine; sampler; diagnostics; memory ;;
-  *) echo "usage: Scripts/bench.sh [engine|sampler|diagnostics|memory|farm|farm-memory|ingest|all]" >&2; exit 64 ;;
+  *) echo "usage: Scripts/bench.sh [engine|sampler|mixing|diagnostics|memory|farm|farm-memory|ingest|all]" >&2; exit 64 ;;
 esac

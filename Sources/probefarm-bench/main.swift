@@ -5,6 +5,7 @@ import TensorCore
 // probefarm-bench engine [--batches 1,8,64] [--json FILE] [--calls N (untimed, for perf/valgrind)]
 // probefarm-bench sampler [--batches 1,8,64] [--json FILE] [--calls N]
 // probefarm-bench diagnostics FILE.npy [--json FILE]
+// probefarm-bench mixing [--dimensions 20,100] [--chains 4] [--warmup 1000] [--draws 1000] [--dir DIR] [--json FILE]
 // Prints figures; Scripts/bench.sh runs it beside the peers and prints ratios.
 
 MemoryTuning.keepLargeAllocations()
@@ -48,6 +49,20 @@ case "sampler":
         print("\(r.case.padding(toLength: 8, withPad: " ", startingAt: 0)) B=\(String(r.batch).leftPadded(3))  "
               + String(format: "%11.1f steps/s/chain  %11.1f steps/s total  acceptance %.2f", r.stepsPerSecondPerChain,
                        r.stepsPerSecondTotal, r.acceptance))
+    }
+    emit(rows)
+case "mixing":
+    let dims = (option("--dimensions") ?? "20,100").split(separator: ",").compactMap { Int($0) }
+    let dir = option("--dir") ?? NSTemporaryDirectory()
+    print("ProbeFarm NUTS (diagonal metric, Stan's windows): BLAS \(BLAS.coreName), \(BLAS.threads) thread(s)")
+    let rows = try MixingBenchmark.run(dimensions: dims, chains: Int(option("--chains") ?? "4") ?? 4,
+                                       warmup: Int(option("--warmup") ?? "1000") ?? 1000,
+                                       draws: Int(option("--draws") ?? "1000") ?? 1000, directory: dir)
+    for r in rows {
+        print(String(format: "d=%3d  %6.2f s  %8d gradients  min ESS bulk %7.1f tail %7.1f  ESS/gradient %.4f  ESS/s %8.1f  mean depth %.2f",
+                     r.dimension, r.seconds, r.gradientEvaluations, r.minESSBulk, r.minESSTail,
+                     min(r.minESSBulk, r.minESSTail) / Double(r.gradientEvaluations), min(r.minESSBulk, r.minESSTail) / r.seconds,
+                     r.meanTreeDepth))
     }
     emit(rows)
 case "diagnostics":
