@@ -11,7 +11,8 @@ import Testing
 struct FarmProcessTests {
     /// A latent job on the shipped Fashion-MNIST VAE decoder and CNN: 8 chains in groups
     /// of 4, a few seconds on two workers (longer where failures must land mid-segment).
-    static func workspace(_ name: String, warmup: Int = 200, draws: Int = 300, stop: String = "") throws -> (dir: URL, job: String) {
+    static func workspace(_ name: String, warmup: Int = 200, draws: Int = 300, stop: String = "",
+                          method: String = "mala") throws -> (dir: URL, job: String) {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-\(name)")
         let models = Fixtures.repositoryRoot.appendingPathComponent("Deploy/models").path
         let job = """
@@ -24,7 +25,7 @@ struct FarmProcessTests {
               latent: {decoder: decoder, prior: standard-normal}
             probe:
               - level-set: {model: cnn, target: {confident: 8}, sigma: 0.01}
-            sampler: {method: mala, warmup: \(warmup), draws: \(draws), batch: 4}
+            sampler: {method: \(method), warmup: \(warmup), draws: \(draws), batch: 4}
             chains: 8
             \(stop)
             """
@@ -66,10 +67,13 @@ struct FarmProcessTests {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    @Test("draws are byte-identical: 1 worker, 3 over TCP, workers SIGKILLed, coordinator SIGKILLed and resumed")
-    func determinism() throws {
+    /// MALA steps every chain in lockstep; NUTS chains each follow their own trajectory
+    /// through the batch, and a segment boundary or a kill falls wherever each chain is.
+    @Test("draws are byte-identical: 1 worker, 3 over TCP, workers SIGKILLed, coordinator SIGKILLed and resumed",
+          arguments: [("mala", 400, 800), ("nuts, max-tree-depth: 5", 150, 250)])
+    func determinism(_ method: String, _ warmup: Int, _ draws: Int) throws {
         // Long enough (~10 s on two workers) for several kills to land mid-segment.
-        let (dir, job) = try Self.workspace("determinism", warmup: 400, draws: 800)
+        let (dir, job) = try Self.workspace("determinism", warmup: warmup, draws: draws, method: method)
         defer { try? FileManager.default.removeItem(at: dir) }
         let cache = dir.appendingPathComponent("cache").path
         let fast = ["--heartbeat", "0.5", "--quiet"]
