@@ -28,31 +28,44 @@ enum CheckpointVectors {
         guard var cps = checkpoints else { return [] }
         var all = [Double]()
         all.reserveCapacity(cps.reduce(0) { $0 + doubles($1, dimension: $1.state.position.count) })
-        for k in cps.indices {
-            all += cps[k].state.position
-            all += cps[k].state.gradient
-            all += cps[k].metric.scale
-            all += cps[k].metric.factor
-            cps[k].state.position = []
-            cps[k].state.gradient = []
-            cps[k].metric.scale = []
-            cps[k].metric.factor = []
-            if let e = cps[k].adaptation.estimator {
+        func take(_ slot: inout ReplicaCheckpoint) {
+            all += slot.state.position
+            all += slot.state.gradient
+            all += slot.metric.scale
+            all += slot.metric.factor
+            slot.state.position = []
+            slot.state.gradient = []
+            slot.metric.scale = []
+            slot.metric.factor = []
+            if let e = slot.adaptation.estimator {
                 all += e.mean
                 all += e.m2
-                cps[k].adaptation.estimator!.mean = []
-                cps[k].adaptation.estimator!.m2 = []
+                slot.adaptation.estimator!.mean = []
+                slot.adaptation.estimator!.m2 = []
             }
+        }
+        for k in cps.indices {
+            var own = cps[k].slot
+            take(&own)
+            cps[k].slot = own
+            for r in cps[k].replicas.indices { take(&cps[k].replicas[r]) }
         }
         checkpoints = cps
         return WireCodec.bytes(all)
     }
 
-    /// Doubles a checkpoint of a d-dimensional chain carries in the frame.
-    static func doubles(_ cp: ChainCheckpoint, dimension d: Int) -> Int {
-        let m = Metric.storedCount(cp.metric.kind, dimension: d)
-        let e = cp.adaptation.estimator.map { MetricEstimator.storedCount($0.kind, dimension: d) } ?? (mean: 0, m2: 0)
+    /// Doubles one chain state (with its metric and warm-up estimate) carries in the frame.
+    static func doubles(_ metric: Metric.Kind, _ estimator: Metric.Kind?, dimension d: Int) -> Int {
+        let m = Metric.storedCount(metric, dimension: d)
+        let e = estimator.map { MetricEstimator.storedCount($0, dimension: d) } ?? (mean: 0, m2: 0)
         return 2 * d + m.scale + m.factor + e.mean + e.m2
+    }
+
+    /// Doubles a checkpoint of a d-dimensional chain carries in the frame, replicas included.
+    static func doubles(_ cp: ChainCheckpoint, dimension d: Int) -> Int {
+        cp.replicas.reduce(doubles(cp.metric.kind, cp.adaptation.estimator?.kind, dimension: d)) {
+            $0 + doubles($1.metric.kind, $1.adaptation.estimator?.kind, dimension: d)
+        }
     }
 
     /// Refills the vectors `split` emptied; `dimension` is checked when the message states it.
@@ -80,22 +93,27 @@ enum CheckpointVectors {
             defer { at += count }
             return Array(all[at..<(at + count)])
         }
-        for k in cps.indices {
-            guard cps[k].state.position.isEmpty, cps[k].state.gradient.isEmpty, cps[k].metric.scale.isEmpty,
-                  cps[k].metric.factor.isEmpty,
-                  cps[k].adaptation.estimator.map({ $0.mean.isEmpty && $0.m2.isEmpty }) ?? true else {
-                throw .malformed("checkpoint of chain \(cps[k].chain) carries vectors in its control frame")
+        func fill(_ chain: Int, _ slot: inout ReplicaCheckpoint) throws(WireError) {
+            guard slot.state.position.isEmpty, slot.state.gradient.isEmpty, slot.metric.scale.isEmpty, slot.metric.factor.isEmpty,
+                  slot.adaptation.estimator.map({ $0.mean.isEmpty && $0.m2.isEmpty }) ?? true else {
+                throw .malformed("checkpoint of chain \(chain) carries vectors in its control frame")
             }
-            cps[k].state.position = next(d)
-            cps[k].state.gradient = next(d)
-            let m = Metric.storedCount(cps[k].metric.kind, dimension: d)
-            cps[k].metric.scale = next(m.scale)
-            cps[k].metric.factor = next(m.factor)
-            if let e = cps[k].adaptation.estimator {
+            slot.state.position = next(d)
+            slot.state.gradient = next(d)
+            let m = Metric.storedCount(slot.metric.kind, dimension: d)
+            slot.metric.scale = next(m.scale)
+            slot.metric.factor = next(m.factor)
+            if let e = slot.adaptation.estimator {
                 let c = MetricEstimator.storedCount(e.kind, dimension: d)
-                cps[k].adaptation.estimator!.mean = next(c.mean)
-                cps[k].adaptation.estimator!.m2 = next(c.m2)
+                slot.adaptation.estimator!.mean = next(c.mean)
+                slot.adaptation.estimator!.m2 = next(c.m2)
             }
+        }
+        for k in cps.indices {
+            var own = cps[k].slot
+            try fill(cps[k].chain, &own)
+            cps[k].slot = own
+            for r in cps[k].replicas.indices { try fill(cps[k].chain, &cps[k].replicas[r]) }
         }
         checkpoints = cps
     }

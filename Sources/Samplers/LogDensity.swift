@@ -60,6 +60,18 @@ struct Tempered: LogDensity {
     }
 }
 
+/// A density seen at an inverse temperature per position (tempered replicas in a batch).
+struct RowTempered: LogDensity {
+    var base: any LogDensity
+    var betas: [Double]
+    var dimension: Int { base.dimension }
+    var batchInvariant: Bool { base.batchInvariant }
+    func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
+        precondition(count == betas.count, "one inverse temperature per position")
+        return base.evaluate(positions, count: count, inverseTemperatures: betas)
+    }
+}
+
 /// A log density given by a closure of one position (for tests and small targets).
 public struct ClosureDensity: LogDensity {
     public let dimension: Int

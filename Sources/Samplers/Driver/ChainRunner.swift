@@ -1,3 +1,21 @@
+import Foundation
+
+/// A tempered replica's part of a checkpoint (replica exchange; the β = 1 replica is the
+/// checkpoint itself).
+public struct ReplicaCheckpoint: Sendable, Codable, Equatable {
+    public var state: ChainState
+    public var stepSize: Double
+    public var adaptation: WarmupAdaptation
+    public var metric: Metric
+
+    public init(state: ChainState, stepSize: Double, adaptation: WarmupAdaptation, metric: Metric = .identity) {
+        self.state = state
+        self.stepSize = stepSize
+        self.adaptation = adaptation
+        self.metric = metric
+    }
+}
+
 /// Everything needed to continue a chain exactly where it stopped. Resuming from a
 /// checkpoint gives the same draws, bit for bit, as running straight through: the random
 /// numbers depend only on (seed, chain, iteration) and the cached density and gradient
@@ -12,15 +30,31 @@ public struct ChainCheckpoint: Sendable, Codable, Equatable {
     public var adaptation: WarmupAdaptation
     /// The inverse metric in use (adapted at the end of each warm-up window).
     public var metric: Metric
+    /// Replica exchange: the hot replicas (β < 1, coldest first) and the ladder.
+    public var replicas: [ReplicaCheckpoint]
+    public var ladder: TemperingLadder?
+
+    /// The β = 1 replica's part, as a replica's.
+    public var slot: ReplicaCheckpoint {
+        get { ReplicaCheckpoint(state: state, stepSize: stepSize, adaptation: adaptation, metric: metric) }
+        set {
+            state = newValue.state
+            stepSize = newValue.stepSize
+            adaptation = newValue.adaptation
+            metric = newValue.metric
+        }
+    }
 
     public init(chain: Int, iteration: Int, state: ChainState, stepSize: Double, adaptation: WarmupAdaptation,
-                metric: Metric = .identity) {
+                metric: Metric = .identity, replicas: [ReplicaCheckpoint] = [], ladder: TemperingLadder? = nil) {
         self.chain = chain
         self.iteration = iteration
         self.state = state
         self.stepSize = stepSize
         self.adaptation = adaptation
         self.metric = metric
+        self.replicas = replicas
+        self.ladder = ladder
     }
 }
 
@@ -36,20 +70,23 @@ public struct DrawRecord: Sendable {
 }
 
 /// Runs groups of chains as one batch. The driver owns warm-up (``WarmupAdaptation`` on
-/// Stan's ``WarmupSchedule``) and checkpoints; kernels know nothing of either (NumPyro's
-/// MCMC vs MCMCKernel).
+/// Stan's ``WarmupSchedule``), replica exchange (``TemperingLadder``) and checkpoints;
+/// kernels know nothing of either (NumPyro's MCMC vs MCMCKernel).
 ///
-/// MALA, HMC and RWM advance every chain one iteration per batched kernel step. NUTS
-/// trajectories differ in length from chain to chain and transition to transition, so
-/// each batched evaluation advances every chain by one leapfrog step of its own
-/// trajectory, and a chain that finishes a transition starts its next one at once: a call
-/// costs the largest of the chains' own step totals, not the sum over iterations of the
-/// longest trajectory. Chains meet again at the end of the call (checkpoints are always
-/// at the same iteration), and a chain's draws depend on (seed, chain, start) alone.
+/// Every replica of every chain is a slot of the batch (chains × replicas rows). MALA, HMC
+/// and RWM advance every slot one iteration per batched kernel step. NUTS trajectories
+/// differ in length from slot to slot and iteration to iteration, so each batched
+/// evaluation advances every slot by one leapfrog step of its own trajectory, and a slot
+/// that finishes a transition starts its next one at once (with tempering, once its
+/// chain's replicas have all finished the iteration and swapped): a call costs the largest
+/// of the chains' own step totals, not the sum over iterations of the longest trajectory.
+/// Chains meet again at the end of the call (checkpoints are always at the same iteration),
+/// and a chain's draws depend on (seed, chain, start) alone.
 public struct ChainRunner: Sendable {
     public var settings: SamplerSettings
     public var seed: UInt64
     public var target: any LogDensity
+
     /// Deliberate errors, for the negative controls of the kernel tests.
     public enum Fault: Sendable {
         /// NUTS without the U-turn checks across subtrees (Stan before 2.21).
@@ -71,21 +108,35 @@ public struct ChainRunner: Sendable {
 
     public var totalIterations: Int { settings.warmup + settings.draws }
 
-    /// Checkpoints at iteration 0 from initial positions (one batched evaluation).
+    func newAdaptation() -> WarmupAdaptation {
+        WarmupAdaptation(initialStep: settings.initialStepSize, targetAcceptance: settings.targetAcceptance,
+                         restartScale: settings.method == .nuts || settings.method == .hmc ? 10 : 2)
+    }
+
+    /// Checkpoints at iteration 0 from initial positions (one batched evaluation; with
+    /// tempering every replica starts where its chain does).
     /// - Returns: nil for a chain whose initial density is not finite.
     public func start(chains: [Int], positions: [[Double]]) -> [ChainCheckpoint?] {
-        let d = target.dimension
-        let (values, gradients) = target.evaluate(positions.flatMap { $0 }, count: chains.count,
-                                                  inverseTemperature: settings.inverseTemperature(at: 0))
+        let d = target.dimension, R = settings.replicas
+        let ladder = settings.tempering.map { TemperingLadder(replicas: $0.replicas, maxTemperature: $0.maxTemperature) }
+        let betas = ladder?.betas ?? [1]
+        let beta0 = settings.inverseTemperature(at: 0)
+        let rows = chains.indices.flatMap { k in Array(repeating: positions[k], count: R) }
+        let (values, gradients) = target.evaluate(rows.flatMap { $0 }, count: rows.count,
+                                                  inverseTemperatures: (0..<rows.count).map { beta0 * betas[$0 % R] })
         return chains.indices.map { k in
-            let g = Array(gradients[(k * d)..<((k + 1) * d)])
-            guard values[k].isFinite, g.allSatisfy(\.isFinite) else { return nil }
+            let slots = (0..<R).map { r -> ChainState? in
+                let s = k * R + r
+                let g = Array(gradients[(s * d)..<((s + 1) * d)])
+                guard values[s].isFinite, g.allSatisfy(\.isFinite) else { return nil }
+                return ChainState(position: positions[k], logDensity: values[s], gradient: g)
+            }
+            guard slots.allSatisfy({ $0 != nil }) else { return nil }
             return ChainCheckpoint(
-                chain: chains[k], iteration: 0,
-                state: ChainState(position: positions[k], logDensity: values[k], gradient: g),
-                stepSize: settings.initialStepSize,
-                adaptation: WarmupAdaptation(initialStep: settings.initialStepSize, targetAcceptance: settings.targetAcceptance,
-                                             restartScale: settings.method == .nuts || settings.method == .hmc ? 10 : 2))
+                chain: chains[k], iteration: 0, state: slots[0]!, stepSize: settings.initialStepSize,
+                adaptation: newAdaptation(),
+                replicas: slots.dropFirst().map { ReplicaCheckpoint(state: $0!, stepSize: settings.initialStepSize, adaptation: newAdaptation()) },
+                ladder: ladder)
         }
     }
 
@@ -99,109 +150,163 @@ public struct ChainRunner: Sendable {
         precondition(checkpoints.allSatisfy { $0.iteration == first.iteration }, "chains of a group must be in lockstep")
         let end = min(first.iteration + iterations, totalIterations)
         guard first.iteration < end else { return 0 }
-        // The states live here for the whole call and go back into the checkpoints at the
-        // end: a kernel then updates their arrays in place instead of copying shared ones.
-        var states = checkpoints.map(\.state)
+        var batch = Batch(checkpoints, seed: seed, replicas: settings.replicas)
         for k in checkpoints.indices { checkpoints[k].state = ChainState(position: [], logDensity: 0, gradient: []) }
-        defer { for k in checkpoints.indices { checkpoints[k].state = states[k] } }
+        defer { batch.write(into: &checkpoints) }
         if var kernel = settings.kernel {
             if fault == .malaDensityIgnoresMetric { kernel = MALA(densityIgnoresMetric: true) }
-            return advanceLockstep(&checkpoints, &states, kernel: kernel, end: end, record: record)
+            return advanceLockstep(&checkpoints, &batch, kernel: kernel, end: end, record: record)
         }
-        return advanceTrajectories(&checkpoints, &states, end: end, record: record)
+        return advanceTrajectories(&checkpoints, &batch, end: end, record: record)
     }
 
-    /// Adaptation and recording after chain `k`'s iteration `it`.
-    func conclude(_ cp: inout ChainCheckpoint, iteration it: Int, state: ChainState, info: StepInfo,
-                  schedule: WarmupSchedule, record: (DrawRecord) -> Void) {
-        let usedStep = cp.stepSize
+    /// The inverse temperature slot `s` sees at `iteration`: annealing × its rung of the ladder.
+    func beta(_ batch: Batch, slot s: Int, iteration: Int, checkpoints: [ChainCheckpoint]) -> Double {
+        let R = batch.replicas
+        let annealed = settings.inverseTemperature(at: iteration)
+        guard R > 1, let ladder = checkpoints[s / R].ladder else { return annealed }
+        return annealed * ladder.betas[s % R]
+    }
+
+    /// Replica exchange for chain `k` after iteration `it`, from the cross evaluations:
+    /// `cross[s]` is slot s's β applied to its partner's position.
+    func swap(_ batch: inout Batch, chain k: Int, iteration it: Int, cross: [Int: (Double, ArraySlice<Double>)],
+              ladder: inout TemperingLadder) {
+        let R = batch.replicas
+        for r in ladder.pairs(at: it) {
+            let a = k * R + r, b = a + 1
+            guard let (va, ga) = cross[a], let (vb, gb) = cross[b] else { continue }
+            let logAlpha = va + vb - batch.states[a].logDensity - batch.states[b].logDensity
+            let finite = logAlpha.isFinite || logAlpha == .infinity
+            ladder.record(pair: r, probability: finite ? min(1, exp(min(logAlpha, 0))) : 0, warmup: it < settings.warmup)
+            let u = batch.streams[a - r].uniform(UInt32(r), iteration: UInt64(it), purpose: .swap)
+            guard finite, log(u) < logAlpha else { continue }
+            let xa = batch.states[a].position
+            batch.states[a] = ChainState(position: batch.states[b].position, logDensity: va, gradient: Array(ga))
+            batch.states[b] = ChainState(position: xa, logDensity: vb, gradient: Array(gb))
+        }
+    }
+
+    /// Adaptation, the ladder and recording after chain `k`'s iteration `it` (swaps done).
+    /// - Returns: whether the chain's replicas must have their cached densities evaluated
+    ///   again before the next iteration (annealing or the ladder changed their β).
+    func conclude(_ checkpoints: inout [ChainCheckpoint], _ batch: inout Batch, chain k: Int, iteration it: Int,
+                  infos: [StepInfo], schedule: WarmupSchedule, record: (DrawRecord) -> Void) -> Bool {
+        let R = batch.replicas
+        let usedStep = batch.stepSizes[k * R]
         if it < settings.warmup {
-            let change = cp.adaptation.update(iteration: it, acceptance: info.acceptanceProbability, position: state.position,
-                                              schedule: schedule, metricKind: settings.metric)
-            cp.stepSize = change.stepSize
-            if let m = change.metric { cp.metric = m }
+            for s in (k * R)..<((k + 1) * R) {
+                let change = batch.adaptations[s].update(iteration: it, acceptance: infos[s - k * R].acceptanceProbability,
+                                                         position: batch.states[s].position, schedule: schedule,
+                                                         metricKind: settings.metric)
+                batch.stepSizes[s] = change.stepSize
+                if let m = change.metric { batch.metrics[s] = m }
+            }
         }
-        cp.iteration = it + 1
-        record(DrawRecord(chain: cp.chain, iteration: it, isWarmup: it < settings.warmup, position: state.position,
-                          logDensity: state.logDensity, info: info, stepSize: usedStep))
+        var stale = settings.inverseTemperature(at: it + 1) != settings.inverseTemperature(at: it)
+        if R > 1, it < settings.warmup, LadderSchedule(schedule: schedule).adaptsAfter(it), checkpoints[k].ladder!.adapt() {
+            stale = true
+        }
+        checkpoints[k].iteration = it + 1
+        let s0 = batch.states[k * R]
+        record(DrawRecord(chain: checkpoints[k].chain, iteration: it, isWarmup: it < settings.warmup, position: s0.position,
+                          logDensity: s0.logDensity, info: infos[0], stepSize: usedStep))
+        return stale
     }
 
-    func advanceLockstep(_ checkpoints: inout [ChainCheckpoint], _ states: inout [ChainState], kernel: any Kernel,
+    func advanceLockstep(_ checkpoints: inout [ChainCheckpoint], _ batch: inout Batch, kernel: any Kernel,
                          end: Int, record: (DrawRecord) -> Void) -> Int {
-        let schedule = settings.schedule
-        let streams = checkpoints.map { RandomStream(seed: seed, chain: $0.chain) }
-        var context = StepContext(stepSizes: checkpoints.map(\.stepSize), streams: streams, iteration: 0)
+        let schedule = settings.schedule, R = batch.replicas, n = checkpoints.count, d = target.dimension
+        var context = StepContext(stepSizes: batch.stepSizes, streams: batch.streams, iteration: 0)
         var evaluations = 0
         for it in checkpoints[0].iteration..<end {
             context.iteration = UInt64(it)
-            for k in checkpoints.indices { context.stepSizes[k] = checkpoints[k].stepSize }
-            context.metrics = checkpoints.allSatisfy { $0.metric.kind == .identity } ? [] : checkpoints.map(\.metric)
-            let beta = settings.inverseTemperature(at: it)
-            let nextBeta = settings.inverseTemperature(at: it + 1)
-            let infos = kernel.step(&states, context: context, target: beta == 1 ? target : Tempered(base: target, beta: beta))
+            context.stepSizes = batch.stepSizes
+            context.metrics = batch.metrics.allSatisfy { $0.kind == .identity } ? [] : batch.metrics
+            let betas = (0..<(n * R)).map { beta(batch, slot: $0, iteration: it, checkpoints: checkpoints) }
+            let tempered: any LogDensity = betas.allSatisfy { $0 == 1 } ? target : RowTempered(base: target, betas: betas)
+            let infos = kernel.step(&batch.states, context: context, target: tempered)
             evaluations += infos.first?.steps ?? 1
-            if nextBeta != beta {
-                // The temperature changes: re-evaluate the cached density and gradient.
-                let r = target.evaluate(states.flatMap(\.position), count: states.count, inverseTemperature: nextBeta)
+            if R > 1 {
+                // Every slot of a proposed pair evaluates its partner's position at its own β.
+                var partner = Array(0..<(n * R))
+                for k in 0..<n {
+                    for r in checkpoints[k].ladder!.pairs(at: it) {
+                        partner[k * R + r] = k * R + r + 1
+                        partner[k * R + r + 1] = k * R + r
+                    }
+                }
+                let paired = Set((0..<(n * R)).filter { partner[$0] != $0 })
+                var positions = [Double]()
+                positions.reserveCapacity(n * R * d)
+                for s in 0..<(n * R) { positions += batch.states[partner[s]].position }
+                let r = target.evaluate(positions, count: n * R, inverseTemperatures: betas)
                 evaluations += 1
-                let d = target.dimension
-                for k in states.indices {
-                    states[k].logDensity = r.values[k]
-                    states[k].gradient = Array(r.gradients[(k * d)..<((k + 1) * d)])
+                for k in 0..<n {
+                    var cross = [Int: (Double, ArraySlice<Double>)]()
+                    for s in (k * R)..<((k + 1) * R) where paired.contains(s) { cross[s] = (r.values[s], r.gradients[(s * d)..<((s + 1) * d)]) }
+                    swap(&batch, chain: k, iteration: it, cross: cross, ladder: &checkpoints[k].ladder!)
                 }
             }
-            for k in checkpoints.indices {
-                conclude(&checkpoints[k], iteration: it, state: states[k], info: infos[k], schedule: schedule, record: record)
+            var stale = false
+            for k in 0..<n {
+                let chainInfos = Array(infos[(k * R)..<((k + 1) * R)])
+                if conclude(&checkpoints, &batch, chain: k, iteration: it, infos: chainInfos, schedule: schedule, record: record) {
+                    stale = true
+                }
+            }
+            if stale {
+                // Annealing or a ladder changed some β: evaluate the cached densities again.
+                let next = (0..<(n * R)).map { beta(batch, slot: $0, iteration: it + 1, checkpoints: checkpoints) }
+                let r = target.evaluate(batch.states.flatMap(\.position), count: n * R, inverseTemperatures: next)
+                evaluations += 1
+                for s in 0..<(n * R) {
+                    batch.states[s].logDensity = r.values[s]
+                    batch.states[s].gradient = Array(r.gradients[(s * d)..<((s + 1) * d)])
+                }
             }
         }
         return evaluations
     }
+}
 
-    func advanceTrajectories(_ checkpoints: inout [ChainCheckpoint], _ states: inout [ChainState], end: Int,
-                             record: (DrawRecord) -> Void) -> Int {
-        let schedule = settings.schedule, d = target.dimension, n = checkpoints.count
-        let streams = checkpoints.map { RandomStream(seed: seed, chain: $0.chain) }
-        let padded = !target.batchInvariant
-        var transitions = [NUTSTransition?](repeating: nil, count: n)
-        // A chain whose next iteration is at another annealing temperature first has its
-        // cached density and gradient evaluated again, as the lockstep driver does.
-        var refreshing = [Bool](repeating: false, count: n)
-        var evaluations = 0
-        while true {
-            for k in 0..<n where transitions[k] == nil && !refreshing[k] && checkpoints[k].iteration < end {
-                transitions[k] = NUTSTransition(
-                    state: states[k], stepSize: checkpoints[k].stepSize, metric: checkpoints[k].metric,
-                    maxDepth: settings.maxTreeDepth, stream: streams[k], iteration: UInt64(checkpoints[k].iteration),
-                    fault: fault)
+/// The slots of a call: every chain's replicas (coldest first), chain after chain. Their
+/// arrays live here for the whole call and go back into the checkpoints at the end, so a
+/// kernel updates them in place instead of copying shared ones.
+struct Batch {
+    let replicas: Int
+    var states: [ChainState]
+    var stepSizes: [Double]
+    var adaptations: [WarmupAdaptation]
+    var metrics: [Metric]
+    let streams: [RandomStream]
+
+    init(_ checkpoints: [ChainCheckpoint], seed: UInt64, replicas R: Int) {
+        replicas = R
+        states = []; stepSizes = []; adaptations = []; metrics = []
+        var streams = [RandomStream]()
+        for cp in checkpoints {
+            precondition(cp.replicas.count == R - 1, "checkpoint of chain \(cp.chain) has \(cp.replicas.count + 1) replicas, the sampler \(R)")
+            states.append(cp.state); stepSizes.append(cp.stepSize); adaptations.append(cp.adaptation); metrics.append(cp.metric)
+            for h in cp.replicas {
+                states.append(h.state); stepSizes.append(h.stepSize); adaptations.append(h.adaptation); metrics.append(h.metric)
             }
-            let active = (0..<n).filter { refreshing[$0] || transitions[$0]?.pending != nil }
-            guard !active.isEmpty else { break }
-            let rows = padded ? Array(0..<n) : active
-            var positions = [Double]()
-            positions.reserveCapacity(rows.count * d)
-            for k in rows { positions += transitions[k]?.pending ?? states[k].position }
-            let betas = rows.map { settings.inverseTemperature(at: checkpoints[$0].iteration) }
-            let r = target.evaluate(positions, count: rows.count, inverseTemperatures: betas)
-            evaluations += 1
-            for (row, k) in rows.enumerated() {
-                let gradient = r.gradients[(row * d)..<((row + 1) * d)]
-                if refreshing[k] {
-                    states[k].logDensity = r.values[row]
-                    states[k].gradient = Array(gradient)
-                    refreshing[k] = false
-                    continue
-                }
-                guard transitions[k]?.pending != nil else { continue }
-                transitions[k]!.receive(logDensity: r.values[row], gradient: gradient)
-                guard transitions[k]!.pending == nil else { continue }
-                let (state, info) = transitions[k]!.result
-                transitions[k] = nil
-                states[k] = state
-                let it = checkpoints[k].iteration
-                conclude(&checkpoints[k], iteration: it, state: state, info: info, schedule: schedule, record: record)
-                refreshing[k] = settings.inverseTemperature(at: it + 1) != settings.inverseTemperature(at: it)
+            streams += (0..<R).map { RandomStream(seed: seed, chain: cp.chain, replica: $0) }
+        }
+        self.streams = streams
+    }
+
+    func write(into checkpoints: inout [ChainCheckpoint]) {
+        let R = replicas
+        for k in checkpoints.indices {
+            let s = k * R
+            checkpoints[k].state = states[s]
+            checkpoints[k].stepSize = stepSizes[s]
+            checkpoints[k].adaptation = adaptations[s]
+            checkpoints[k].metric = metrics[s]
+            checkpoints[k].replicas = (1..<R).map {
+                ReplicaCheckpoint(state: states[s + $0], stepSize: stepSizes[s + $0], adaptation: adaptations[s + $0], metric: metrics[s + $0])
             }
         }
-        return evaluations
     }
 }

@@ -25,12 +25,30 @@ public struct SamplerSettings: Sendable, Codable, Equatable {
     /// are discarded, so this changes where chains start sampling, never what they sample.
     public var annealFrom: Double?
 
+    /// Replica exchange: each chain carries `replicas` copies at inverse temperatures from 1
+    /// down to 1/`maxTemperature` (see ``TemperingLadder``); nil: none.
+    public struct Tempering: Sendable, Codable, Equatable {
+        public var replicas: Int
+        public var maxTemperature: Double
+
+        public init(replicas: Int, maxTemperature: Double) {
+            self.replicas = replicas
+            self.maxTemperature = maxTemperature
+        }
+    }
+
+    public var tempering: Tempering?
+
+    /// Replicas per chain (1 without tempering).
+    public var replicas: Int { tempering?.replicas ?? 1 }
+
     /// The largest space a dense metric is estimated on (d² doubles per chain, several times).
     public static let maxDenseDimension = 200
 
     public init(method: Method = .nuts, warmup: Int = 1000, draws: Int = 2000, targetAcceptance: Double? = nil,
                 leapfrogSteps: Int = 10, maxTreeDepth: Int = 10, initialStepSize: Double? = nil,
-                metric: Metric.Kind = .diagonal, annealFrom: Double? = nil) {
+                metric: Metric.Kind = .diagonal, annealFrom: Double? = nil, tempering: Tempering? = nil) {
+        self.tempering = tempering
         self.method = method
         self.warmup = warmup
         self.draws = draws

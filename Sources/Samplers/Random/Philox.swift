@@ -44,11 +44,19 @@ public struct RandomStream: Sendable, Hashable, Codable {
         case perturbation = 5
         /// NUTS: a trajectory's direction choices and multinomial selections, by index.
         case trajectory = 6
+        /// Replica exchange: the swap of pair r at an iteration (index r).
+        case swap = 7
     }
 
     public init(seed: UInt64, chain: Int) {
         self.seed = seed
         self.chain = UInt32(truncatingIfNeeded: chain)
+    }
+
+    /// The stream of a chain's tempered replica r > 0 (another key: independent of every
+    /// chain's own stream); replica 0 is the chain's own.
+    public init(seed: UInt64, chain: Int, replica: Int) {
+        self.init(seed: replica == 0 ? seed : seed ^ (UInt64(replica) &* 0x9E37_79B9_7F4A_7C15), chain: chain)
     }
 
     @inline(__always)
