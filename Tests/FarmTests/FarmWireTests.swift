@@ -33,7 +33,10 @@ struct FarmWireTests {
         return [ChainCheckpoint(chain: 4, iteration: 100, state: state, stepSize: 0.2, adaptation: diagonal),
                 ChainCheckpoint(chain: 5, iteration: 100, state: state, stepSize: 0.1, adaptation: plain, metric: .diagonal([1, 0.5, 2])),
                 ChainCheckpoint(chain: 6, iteration: 100, state: state, stepSize: 0.1, adaptation: dense,
-                                metric: dense.estimator!.metric()!)]
+                                metric: dense.estimator!.metric()!,
+                                replicas: [ReplicaCheckpoint(state: state, stepSize: 0.4, adaptation: diagonal, metric: .diagonal([2, 1, 0.5])),
+                                           ReplicaCheckpoint(state: state, stepSize: 0.9, adaptation: plain)],
+                                ladder: TemperingLadder(replicas: 3, maxTemperature: 20))]
     }
 
     @Test("every message survives encode → decode bit for bit")

@@ -153,6 +153,9 @@ struct RunCommandTests {
         ("method: mala", "method: nuts, metric: full", "sampler.metric"),
         ("method: mala", "method: nuts, max-tree-depth: 16", "sampler.max-tree-depth"),
         ("method: mala", "method: nuts, max-tree-depth: 0", "sampler.max-tree-depth"),
+        ("method: mala", "method: nuts, tempering: {replicas: 1}", "sampler.tempering.replicas"),
+        ("method: mala", "method: nuts, tempering: {replicas: 4, max-temperature: 1}", "sampler.tempering.max-temperature"),
+        ("method: mala", "method: nuts, tempering: {replica: 4}", "sampler.tempering.replica"),
         ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: reg, valu: 1.0}", "probe[0].fixed-value.valu"),
         ("models: {reg: reg.safetensors}", "models: {reg: multi.safetensors}", "has one output, this one has 3"),
     ])
@@ -219,6 +222,28 @@ struct RunCommandTests {
         let draws = (0..<8).map { c in Array(x[(c * 1000 * d)..<((c + 1) * 1000 * d)]) }
         let failures = MomentCheck.failures(draws, dimension: d, means: mean, variances: variance)
         #expect(failures.isEmpty, "\(failures)")
+    }
+
+    @Test("a tempered NUTS job: the same draws with 1 and 3 workers (replicas travel in checkpoints), swap rates in summary.json")
+    func temperedJob() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.dataJob.replacingOccurrences(
+            of: "method: mala, warmup: 300, draws: 400, batch: 2",
+            with: "method: nuts, warmup: 300, draws: 400, batch: 2, tempering: {replicas: 3, max-temperature: 10}"), "job.yaml", in: dir)
+        let one = dir.appendingPathComponent("one").path, three = dir.appendingPathComponent("three").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", one, "--quiet", "--segment", "70"])
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let r3 = try CommandRunner.run(["run", job, "--workers", "3", "-o", three, "--quiet", "--segment", "45"])
+        #expect(r3.status == 0, "\(r3.stderr)")
+        for f in ["samples.npy", "stats.npy"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: one + "/" + f)) == Data(contentsOf: URL(fileURLWithPath: three + "/" + f)), "\(f)")
+        }
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: one + "/summary.json"))) as! [String: Any]
+        let tempering = (summary["sampler"] as! [String: Any])["tempering"] as! [String: Any]
+        let rates = tempering["swap_rates"] as! [[Double]]
+        #expect(rates.count == 5 && rates.allSatisfy { $0.count == 2 && $0.allSatisfy { $0 > 0 && $0 <= 1 } }, "\(rates)")
+        #expect((tempering["betas"] as! [[Double]]).allSatisfy { $0.first == 1 && abs($0.last! - 0.1) < 1e-9 })
     }
 
     @Test("a dense metric on a space too large for one is refused, suggesting diagonal")

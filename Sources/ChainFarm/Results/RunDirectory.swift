@@ -143,7 +143,13 @@ public struct RunDirectory {
                         "metric": outcome.settings.metric.rawValue,
                         "max_tree_depth": outcome.settings.method == .nuts ? outcome.settings.maxTreeDepth : NSNull(),
                         "mean_tree_depth": draws.treeDepth.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
-                        "mean_steps": draws.steps.map { $0.reduce(0, +) / Double(max($0.count, 1)) }],
+                        "mean_steps": draws.steps.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
+                        "tempering": outcome.settings.tempering.map { t -> Any in
+                            let chains = outcome.checkpoints.sorted { $0.chain < $1.chain }
+                            return ["replicas": t.replicas, "max_temperature": t.maxTemperature,
+                                    "betas": chains.map { $0.ladder?.betas ?? [] },
+                                    "swap_rates": chains.map { ($0.ladder?.swapRates ?? []).map { $0 ?? Double.nan }.map(num) }]
+                        } ?? NSNull()],
             "gradient_evaluations": draws.gradientEvaluations,
             "acceptance_rate": acceptance, "divergences": divergences, "wall_time_seconds": outcome.seconds,
             "temperature": plan.job.temperature,

@@ -228,7 +228,7 @@ extension Job {
         if let s = root["sampler"] {
             guard let sm = s as? [String: Any] else { throw p.fail("sampler", "must be a mapping") }
             try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size",
-                                              "metric", "max-tree-depth", "batch", "anneal", "init-candidates"])
+                                              "metric", "max-tree-depth", "batch", "anneal", "init-candidates", "tempering"])
             let methodName = (sm["method"] as? String) ?? SamplerSettings.Method.nuts.rawValue
             guard let method = SamplerSettings.Method(rawValue: methodName) else {
                 throw p.fail("sampler.method", "'\(methodName)' is not a method; use nuts (the default), hmc, mala or rwm")
@@ -255,11 +255,23 @@ extension Job {
                     anneal = b
                 }
             }
+            var tempering: SamplerSettings.Tempering? = nil
+            if let t = sm["tempering"] {
+                guard let tm = t as? [String: Any] else { throw p.fail("sampler.tempering", "must be a mapping {replicas, max-temperature}") }
+                try p.allowed(tm, at: "sampler.tempering", ["replicas", "max-temperature"])
+                let replicas = try p.int(tm, "replicas", at: "sampler.tempering", minimum: 2) ?? 8
+                guard replicas <= 64 else { throw p.fail("sampler.tempering.replicas", "must be in 2...64") }
+                let hottest = try p.number(tm, "max-temperature", at: "sampler.tempering") ?? 100
+                guard hottest > 1, hottest.isFinite else {
+                    throw p.fail("sampler.tempering.max-temperature", "must be a finite temperature above 1 (the hottest replica's; the coldest is 1)")
+                }
+                tempering = SamplerSettings.Tempering(replicas: replicas, maxTemperature: hottest)
+            }
             sampler = SamplerSettings(
                 method: method, warmup: try p.int(sm, "warmup", at: "sampler", minimum: 0) ?? 1000,
                 draws: try p.int(sm, "draws", at: "sampler", minimum: 4) ?? 2000, targetAcceptance: acceptance,
                 leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
-                maxTreeDepth: depth, initialStepSize: step, metric: metric, annealFrom: anneal)
+                maxTreeDepth: depth, initialStepSize: step, metric: metric, annealFrom: anneal, tempering: tempering)
             batch = try p.int(sm, "batch", at: "sampler", minimum: 1) ?? 4
             initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1) ?? 16
         } else {
