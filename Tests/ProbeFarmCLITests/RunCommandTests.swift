@@ -156,6 +156,8 @@ struct RunCommandTests {
         ("method: mala", "method: nuts, tempering: {replicas: 1}", "sampler.tempering.replicas"),
         ("method: mala", "method: nuts, tempering: {replicas: 4, max-temperature: 1}", "sampler.tempering.max-temperature"),
         ("method: mala", "method: nuts, tempering: {replica: 4}", "sampler.tempering.replica"),
+        ("method: mala", "method: de", "sampler.batch"),
+        ("method: mala, warmup: 300, draws: 400, batch: 2", "method: de, warmup: 300, draws: 400, batch: 4", "chains"),
         ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: reg, valu: 1.0}", "probe[0].fixed-value.valu"),
         ("models: {reg: reg.safetensors}", "models: {reg: multi.safetensors}", "has one output, this one has 3"),
     ])
@@ -244,6 +246,24 @@ struct RunCommandTests {
         let rates = tempering["swap_rates"] as! [[Double]]
         #expect(rates.count == 5 && rates.allSatisfy { $0.count == 2 && $0.allSatisfy { $0 > 0 && $0 <= 1 } }, "\(rates)")
         #expect((tempering["betas"] as! [[Double]]).allSatisfy { $0.first == 1 && abs($0.last! - 0.1) < 1e-9 })
+    }
+
+    @Test("a gradient-free job (differential evolution) runs through the farm: same draws with 1 and 2 workers")
+    func differentialEvolutionJob() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.dataJob.replacingOccurrences(of: "method: mala, warmup: 300, draws: 400, batch: 2",
+                                                                   with: "method: de, warmup: 300, draws: 400, batch: 4")
+                                     .replacingOccurrences(of: "chains: 5", with: "chains: 8"), "job.yaml", in: dir)
+        let one = dir.appendingPathComponent("one").path, two = dir.appendingPathComponent("two").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", one, "--quiet"])
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let r2 = try CommandRunner.run(["run", job, "--workers", "2", "-o", two, "--quiet", "--segment", "60"])
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: one + "/samples.npy")) == Data(contentsOf: URL(fileURLWithPath: two + "/samples.npy")))
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: one + "/summary.json"))) as! [String: Any]
+        #expect((summary["sampler"] as! [String: Any])["method"] as? String == "de")
+        #expect((summary["acceptance_rate"] as? Double ?? 0) > 0.1)
     }
 
     @Test("a dense metric on a space too large for one is refused, suggesting diagonal")

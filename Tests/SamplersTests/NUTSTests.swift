@@ -177,3 +177,24 @@ struct NUTSTests {
         #expect(abs(metric.precisionQuadratic(r) - norm) < 1e-12)
     }
 }
+
+/// The gradient-free ensemble kernel.
+@Suite(.serialized)
+struct DifferentialEvolutionTests {
+    @Test("differential evolution samples a badly scaled, correlated Gaussian without gradients",
+          arguments: [(6, 8), (12, 24)])
+    func correlated(_ d: Int, _ chains: Int) {
+        let target = GaussianTarget.correlated(d, condition: 100, rho: 0.8)
+        let report = KernelChecker(chains: chains).check(SamplerSettings(method: .de, warmup: 2000, draws: 20000), target: target)
+        #expect(report.failures.isEmpty, "\(report)")
+        #expect(report.minESS > 400, "\(report)")
+    }
+
+    @Test("negative control: a difference that may involve the moving chain (not symmetric) fails the checker")
+    func asymmetricDifferenceIsBiased() {
+        let target = GaussianTarget.correlated(6, condition: 100, rho: 0.8)
+        let report = KernelChecker(chains: 8).check(SamplerSettings(method: .de, warmup: 2000, draws: 20000), target: target,
+                                                    fault: .evolutionIncludesSelf)
+        #expect(report.failures.contains { $0.contains("variance") || $0.contains("mean") }, "the biased sampler passed: \(report)")
+    }
+}

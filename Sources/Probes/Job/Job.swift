@@ -231,7 +231,7 @@ extension Job {
                                               "metric", "max-tree-depth", "batch", "anneal", "init-candidates", "tempering"])
             let methodName = (sm["method"] as? String) ?? SamplerSettings.Method.nuts.rawValue
             guard let method = SamplerSettings.Method(rawValue: methodName) else {
-                throw p.fail("sampler.method", "'\(methodName)' is not a method; use nuts (the default), hmc, mala or rwm")
+                throw p.fail("sampler.method", "'\(methodName)' is not a method; use nuts (the default), hmc, mala, rwm or de")
             }
             var metric = Metric.Kind.diagonal
             if let m = sm["metric"] {
@@ -273,11 +273,22 @@ extension Job {
                 leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
                 maxTreeDepth: depth, initialStepSize: step, metric: metric, annealFrom: anneal, tempering: tempering)
             batch = try p.int(sm, "batch", at: "sampler", minimum: 1) ?? 4
+            if method == .de {
+                guard batch >= DifferentialEvolution.minimumBatch else {
+                    throw p.fail("sampler.batch", "is \(batch); differential evolution moves chains with two others of the batch: use batch ≥ \(DifferentialEvolution.minimumBatch)")
+                }
+                guard tempering == nil else {
+                    throw p.fail("sampler.tempering", "does not combine with method de (its moves would mix temperatures); use nuts, hmc, mala or rwm")
+                }
+            }
             initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1) ?? 16
         } else {
             sampler.annealFrom = 0.01
         }
         let chains = try p.int(root, "chains", at: "", minimum: 1) ?? 4
+        if sampler.method == .de, chains % batch != 0 && chains % batch < DifferentialEvolution.minimumBatch || chains < DifferentialEvolution.minimumBatch {
+            throw p.fail("chains", "\(chains) chains in batches of \(batch) leave a batch of \(chains < batch ? chains : chains % batch); differential evolution needs ≥ \(DifferentialEvolution.minimumBatch) in every batch")
+        }
         var stop: StopRule? = nil
         if let s = root["stop"] {
             guard let sm = s as? [String: Any] else { throw p.fail("stop", "must be a mapping") }

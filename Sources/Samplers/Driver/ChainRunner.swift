@@ -95,6 +95,8 @@ public struct ChainRunner: Sendable {
         case ignoreWeights
         /// Preconditioned MALA whose proposal density uses the identity, not the metric.
         case malaDensityIgnoresMetric
+        /// Differential evolution whose difference may involve the moving chain itself.
+        case evolutionIncludesSelf
     }
 
     /// For tests only: a deliberate error (nil: the correct kernels).
@@ -155,6 +157,7 @@ public struct ChainRunner: Sendable {
         defer { batch.write(into: &checkpoints) }
         if var kernel = settings.kernel {
             if fault == .malaDensityIgnoresMetric { kernel = MALA(densityIgnoresMetric: true) }
+            if fault == .evolutionIncludesSelf { kernel = DifferentialEvolution(includesSelf: true) }
             return advanceLockstep(&checkpoints, &batch, kernel: kernel, end: end, record: record)
         }
         return advanceTrajectories(&checkpoints, &batch, end: end, record: record)

@@ -4,6 +4,11 @@ import Foundation
 public struct SamplerSettings: Sendable, Codable, Equatable {
     public enum Method: String, Sendable, Codable, CaseIterable {
         case nuts, hmc, mala, rwm
+        /// Differential evolution across a batch's chains: gradient-free.
+        case de
+
+        /// Whether the method uses the target's gradient.
+        public var usesGradient: Bool { self != .rwm && self != .de }
     }
 
     public var method: Method
@@ -55,7 +60,7 @@ public struct SamplerSettings: Sendable, Codable, Equatable {
         self.targetAcceptance = targetAcceptance ?? Self.defaultAcceptance(method)
         self.leapfrogSteps = leapfrogSteps
         self.maxTreeDepth = maxTreeDepth
-        self.initialStepSize = initialStepSize ?? (method == .mala ? 0.01 : 0.1)
+        self.initialStepSize = initialStepSize ?? (method == .mala ? 0.01 : method == .de ? 1 : 0.1)
         self.metric = metric
         self.annealFrom = annealFrom
     }
@@ -82,7 +87,7 @@ public struct SamplerSettings: Sendable, Codable, Equatable {
         switch m {
         case .nuts, .hmc: 0.8
         case .mala: 0.574
-        case .rwm: 0.234
+        case .rwm, .de: 0.234
         }
     }
 
@@ -94,6 +99,7 @@ public struct SamplerSettings: Sendable, Codable, Equatable {
         case .mala: MALA()
         case .hmc: HMC(leapfrogSteps: leapfrogSteps)
         case .rwm: RandomWalkMetropolis()
+        case .de: DifferentialEvolution()
         }
     }
 }
