@@ -74,7 +74,9 @@ struct KernelTests {
 
     @Test("a chain's draws do not depend on the other chains in its batch")
     func batchIndependence() {
-        let settings = SamplerSettings(method: .mala, warmup: 50, draws: 50)
+        var settings = SamplerSettings(method: .mala, warmup: 50, draws: 50)
+        settings.poolMetric = false
+        settings.restartStranded = false
         let runner = ChainRunner(settings: settings, seed: 5, target: GaussianTarget.isotropic(4))
         let p = [0.1, 0.2, 0.3, 0.4]
         var alone = runner.start(chains: [7], positions: [p]).map { $0! }

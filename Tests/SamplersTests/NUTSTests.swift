@@ -69,7 +69,10 @@ struct NUTSTests {
 
     @Test("a call costs the largest of the chains' own step totals, not the longest trajectory at every iteration")
     func batchCost() {
-        let settings = SamplerSettings(method: .nuts, warmup: 100, draws: 200)
+        // Between meetings (off here: see `pooledMetric`) no chain waits for another.
+        var settings = SamplerSettings(method: .nuts, warmup: 100, draws: 200)
+        settings.poolMetric = false
+        settings.restartStranded = false
         let runner = ChainRunner(settings: settings, seed: 8, target: GaussianTarget.illConditioned(6, condition: 30))
         let starts = (0..<4).map { c in (0..<6).map { Double($0 - c) * 0.2 } }
         var cps = runner.start(chains: [0, 1, 2, 3], positions: starts).map { $0! }
@@ -109,9 +112,56 @@ struct NUTSTests {
         #expect(parts.allSatisfy { $0.metric.kind == metric })
     }
 
+    @Test("a group's chains share one metric per window, pooled from all their draws", arguments: [SamplerSettings.Method.nuts, .mala])
+    func pooledMetric(_ method: SamplerSettings.Method) throws {
+        let target = GaussianTarget.illConditioned(5, condition: 30)
+        let settings = SamplerSettings(method: method, warmup: 300, draws: 10)
+        let runner = ChainRunner(settings: settings, seed: 4, target: target)
+        var cps = runner.start(chains: [0, 1, 2, 3], positions: (0..<4).map { c in (0..<5).map { Double(c + $0) * 0.01 } }).map { $0! }
+        runner.advance(&cps, iterations: 300) { _ in }
+        #expect(Set(cps.map(\.metric.scale)).count == 1)
+        // Pooled over 4 chains × 200 draws of the last window: every variance within 25 % of the truth.
+        for (v, s) in zip(cps[0].metric.scale, target.sds) { #expect(abs(v / (s * s) - 1) < 0.25, "\(v) vs \(s * s)") }
+        #expect(cps.allSatisfy { $0.adaptation.finishedWindow == nil })
+    }
+
+    @Test("a chain stranded on a plateau at the end of warm-up restarts from the best chain's state; the others are left alone")
+    func strandedChainRestarts() {
+        // N(0, I) plus a local mode at x₀ = 30 whose peak is e⁻²⁰⁰ of the main one's (its mass
+        // is negligible): a chain started there sits ~200 below the others and never leaves.
+        let target = ClosureDensity(dimension: 2) { x in
+            let a = -0.5 * (x[0] * x[0] + x[1] * x[1]), b = -200 - 0.5 * ((x[0] - 30) * (x[0] - 30) + x[1] * x[1])
+            let m = max(a, b), wa = exp(a - m), wb = exp(b - m)
+            return (m + log(wa + wb), [(wa * -x[0] + wb * -(x[0] - 30)) / (wa + wb), -x[1]])
+        }
+        // (A metric pooled over the group spans both modes and lets the chain cross by itself:
+        // off here, to see the restart alone.)
+        var settings = SamplerSettings(method: .nuts, warmup: 200, draws: 50)
+        settings.poolMetric = false
+        let runner = ChainRunner(settings: settings, seed: 2, target: target)
+        let starts: [[Double]] = [[0, 0], [30, 0], [0.5, 0.5], [-1, 0]]
+        var cps = runner.start(chains: [0, 1, 2, 3], positions: starts).map { $0! }
+        var maxX0AfterWarmup = -Double.infinity
+        runner.advance(&cps, iterations: 250) { r in if !r.isWarmup { maxX0AfterWarmup = max(maxX0AfterWarmup, r.position[0]) } }
+        #expect(cps[1].restartedFrom != nil)
+        #expect(cps.enumerated().allSatisfy { $0.offset == 1 || $0.element.restartedFrom == nil })
+        #expect(maxX0AfterWarmup < 5)
+        // The negative control: without the restart the chain stays stranded.
+        settings.restartStranded = false
+        let plain = ChainRunner(settings: settings, seed: 2, target: target)
+        var stuck = plain.start(chains: [0, 1, 2, 3], positions: starts).map { $0! }
+        var stranded = 0
+        plain.advance(&stuck, iterations: 250) { r in if !r.isWarmup, r.position[0] > 5 { stranded += 1 } }
+        #expect(stranded == 50)
+    }
+
     @Test("a NUTS chain's draws do not depend on the other chains in its batch")
     func batchIndependence() {
-        let settings = SamplerSettings(method: .nuts, warmup: 60, draws: 60)
+        // Pooling the metric and restarting stranded chains couple a group's chains on
+        // purpose; without them a chain is on its own.
+        var settings = SamplerSettings(method: .nuts, warmup: 60, draws: 60)
+        settings.poolMetric = false
+        settings.restartStranded = false
         let runner = ChainRunner(settings: settings, seed: 5, target: GaussianTarget.illConditioned(4, condition: 10))
         let p = [0.1, 0.2, 0.3, 0.4]
         var alone = runner.start(chains: [7], positions: [p]).map { $0! }

@@ -228,7 +228,8 @@ extension Job {
         if let s = root["sampler"] {
             guard let sm = s as? [String: Any] else { throw p.fail("sampler", "must be a mapping") }
             try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size",
-                                              "metric", "max-tree-depth", "batch", "anneal", "init-candidates", "tempering"])
+                                              "metric", "max-tree-depth", "batch", "anneal", "init-candidates", "tempering",
+                                              "pool-metric", "restart-stranded"])
             let methodName = (sm["method"] as? String) ?? SamplerSettings.Method.nuts.rawValue
             guard let method = SamplerSettings.Method(rawValue: methodName) else {
                 throw p.fail("sampler.method", "'\(methodName)' is not a method; use nuts (the default), hmc, mala, rwm or de")
@@ -273,6 +274,11 @@ extension Job {
                 leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
                 maxTreeDepth: depth, initialStepSize: step, metric: metric, annealFrom: anneal, tempering: tempering)
             batch = try p.int(sm, "batch", at: "sampler", minimum: 1) ?? 4
+            for (key, path) in [("pool-metric", \SamplerSettings.poolMetric), ("restart-stranded", \SamplerSettings.restartStranded)] {
+                guard let v = sm[key] else { continue }
+                guard let b = v as? Bool else { throw p.fail("sampler.\(key)", "must be true or false") }
+                sampler[keyPath: path] = b
+            }
             if method == .de {
                 guard batch >= DifferentialEvolution.minimumBatch else {
                     throw p.fail("sampler.batch", "is \(batch); differential evolution moves chains with two others of the batch: use batch ≥ \(DifferentialEvolution.minimumBatch)")

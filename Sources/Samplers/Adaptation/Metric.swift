@@ -181,6 +181,22 @@ public struct MetricEstimator: Sendable, Codable, Equatable {
         }
     }
 
+    /// Adds another window's draws (Chan, Golub & LeVeque's pairwise update): the result is
+    /// the estimate of both windows' draws together.
+    public mutating func merge(_ other: MetricEstimator) {
+        guard other.count > 0 else { return }
+        guard count > 0 else { self = other; return }
+        let na = Double(count), nb = Double(other.count), n = na + nb, d = mean.count
+        let delta = (0..<d).map { other.mean[$0] - mean[$0] }
+        for i in 0..<d { mean[i] += delta[i] * nb / n }
+        if kind == .dense {
+            for i in 0..<d { for j in 0..<d { m2[i * d + j] += other.m2[i * d + j] + delta[i] * delta[j] * na * nb / n } }
+        } else {
+            for i in 0..<d { m2[i] += other.m2[i] + delta[i] * delta[i] * na * nb / n }
+        }
+        count += other.count
+    }
+
     /// Stan's regularised estimate, shrunk towards 10⁻³·I: (n/(n+5))·Σ̂ + 10⁻³·(5/(n+5))·I.
     /// - Returns: nil for an identity estimator or a dense estimate that is not positive definite.
     public func metric() -> Metric? {

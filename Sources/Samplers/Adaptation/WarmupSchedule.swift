@@ -47,6 +47,13 @@ public struct WarmupSchedule: Sendable, Equatable, Codable {
     /// Where the last slow window starts (warm-up annealing ends there, so the metric that
     /// is kept is estimated on the untempered target).
     public var lastWindowStart: Int? { windows.last?.lowerBound }
+
+    /// Iterations where a group's chains meet during warm-up: after each window (to pool
+    /// the window's draws into one metric) and at the end of warm-up (to restart a chain
+    /// stranded away from the others).
+    public func meetings(pooling: Bool, restarting: Bool) -> Set<Int> {
+        Set((pooling ? windows.map(\.upperBound) : []) + (restarting && warmup > 0 ? [warmup] : []))
+    }
 }
 
 /// One chain's warm-up adaptation: dual averaging of the step size and the windowed
@@ -56,6 +63,8 @@ public struct WarmupAdaptation: Sendable, Codable, Equatable {
     public var stepSize: DualAveraging
     /// The current window's running estimate (nil outside windows and after warm-up).
     public var estimator: MetricEstimator?
+    /// The window that just ended, kept for the driver to pool across a group's chains.
+    public var finishedWindow: MetricEstimator?
 
     /// Where dual averaging aims after a new metric: μ = log(restartScale·ε). Stan's 10 for
     /// Hamiltonian kernels; a random walk's acceptance falls off faster with the step, so
@@ -84,6 +93,7 @@ public struct WarmupAdaptation: Sendable, Codable, Equatable {
             estimator?.add(position)
             if iteration == window.upperBound - 1, let e = estimator {
                 change.metric = e.metric()
+                finishedWindow = e
                 estimator = nil
                 // A new metric changes the geometry: dual averaging starts again around ε.
                 stepSize.restart(at: stepSize.current, scale: restartScale)

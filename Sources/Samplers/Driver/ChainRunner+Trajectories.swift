@@ -19,9 +19,22 @@ extension ChainRunner {
         var infos = [StepInfo?](repeating: nil, count: n * R)
         var phases = [ChainPhase](repeating: .moving, count: n)
         var evaluations = 0
+        // Warm-up iterations where the group's chains wait for each other (``meet``); one
+        // a call starts at was met at the end of the call before.
+        let meetings = schedule.meetings(pooling: settings.poolMetric, restarting: settings.restartStranded)
+        var met: Set<Int> = [checkpoints[0].iteration]
         while true {
+            let at = checkpoints[0].iteration
+            if meetings.contains(at), !met.contains(at), checkpoints.allSatisfy({ $0.iteration == at }),
+               phases.allSatisfy({ if case .moving = $0 { true } else { false } }),
+               transitions.allSatisfy({ $0 == nil }), infos.allSatisfy({ $0 == nil }) {
+                meet(&checkpoints, &batch, at: at)
+                met.insert(at)
+            }
             for k in 0..<n where checkpoints[k].iteration < end {
                 guard case .moving = phases[k] else { continue }
+                let it = checkpoints[k].iteration
+                guard !meetings.contains(it) || met.contains(it) else { continue }
                 for s in (k * R)..<((k + 1) * R) where transitions[s] == nil && infos[s] == nil {
                     transitions[s] = NUTSTransition(
                         state: batch.states[s], stepSize: batch.stepSizes[s], metric: batch.metrics[s],

@@ -33,6 +33,8 @@ public struct ChainCheckpoint: Sendable, Codable, Equatable {
     /// Replica exchange: the hot replicas (β < 1, coldest first) and the ladder.
     public var replicas: [ReplicaCheckpoint]
     public var ladder: TemperingLadder?
+    /// The chain whose warm-up state this chain was restarted from, if it was stranded.
+    public var restartedFrom: Int?
 
     /// The β = 1 replica's part, as a replica's.
     public var slot: ReplicaCheckpoint {
@@ -204,6 +206,7 @@ public struct ChainRunner: Sendable {
                                                          metricKind: settings.metric)
                 batch.stepSizes[s] = change.stepSize
                 if let m = change.metric { batch.metrics[s] = m }
+                if !settings.poolMetric { batch.adaptations[s].finishedWindow = nil }
             }
         }
         var stale = settings.inverseTemperature(at: it + 1) != settings.inverseTemperature(at: it)
@@ -217,9 +220,47 @@ public struct ChainRunner: Sendable {
         return stale
     }
 
+    /// What a group's chains do together when they meet at `iteration` of warm-up (see
+    /// ``WarmupSchedule/meetings``): pool the window that just ended into one metric per
+    /// rung, and at the end of warm-up restart stranded chains. Depends only on the
+    /// group's states, so it is the same wherever the group runs.
+    func meet(_ checkpoints: inout [ChainCheckpoint], _ batch: inout Batch, at iteration: Int) {
+        let R = batch.replicas, n = checkpoints.count, d = target.dimension
+        if settings.poolMetric, n > 1 {
+            for r in 0..<R {
+                var pooled: MetricEstimator?
+                for k in 0..<n {
+                    guard let e = batch.adaptations[k * R + r].finishedWindow else { continue }
+                    if pooled == nil { pooled = e } else { pooled!.merge(e) }
+                }
+                if let m = pooled?.metric() { for k in 0..<n { batch.metrics[k * R + r] = m } }
+            }
+        }
+        for s in batch.adaptations.indices { batch.adaptations[s].finishedWindow = nil }
+        guard iteration == settings.warmup, settings.restartStranded, n > 1 else { return }
+        // A chain is stranded when its log density lies further below the group's upper
+        // median than 5 standard deviations of a d-dimensional Gaussian's (√(d/2)), and at
+        // least 20: on a plateau of G, say, while the others found the level set.
+        let logDensity = (0..<n).map { batch.states[$0 * R].logDensity }
+        let reference = logDensity.sorted()[n / 2]
+        let threshold = max(20, 5 * (Double(d) / 2).squareRoot())
+        guard let best = (0..<n).max(by: { logDensity[$0] < logDensity[$1] || (logDensity[$0] == logDensity[$1] && $0 > $1) }) else { return }
+        for k in 0..<n where k != best && (reference - logDensity[k] > threshold || !logDensity[k].isFinite) {
+            for r in 0..<R {
+                batch.states[k * R + r] = batch.states[best * R + r]
+                batch.stepSizes[k * R + r] = batch.stepSizes[best * R + r]
+                batch.adaptations[k * R + r] = batch.adaptations[best * R + r]
+                batch.metrics[k * R + r] = batch.metrics[best * R + r]
+            }
+            checkpoints[k].ladder = checkpoints[best].ladder
+            checkpoints[k].restartedFrom = checkpoints[best].chain
+        }
+    }
+
     func advanceLockstep(_ checkpoints: inout [ChainCheckpoint], _ batch: inout Batch, kernel: any Kernel,
                          end: Int, record: (DrawRecord) -> Void) -> Int {
         let schedule = settings.schedule, R = batch.replicas, n = checkpoints.count, d = target.dimension
+        let meetings = schedule.meetings(pooling: settings.poolMetric, restarting: settings.restartStranded)
         var context = StepContext(stepSizes: batch.stepSizes, streams: batch.streams, iteration: 0)
         var evaluations = 0
         for it in checkpoints[0].iteration..<end {
@@ -268,6 +309,7 @@ public struct ChainRunner: Sendable {
                     batch.states[s].gradient = Array(r.gradients[(s * d)..<((s + 1) * d)])
                 }
             }
+            if meetings.contains(it + 1) { meet(&checkpoints, &batch, at: it + 1) }
         }
         return evaluations
     }

@@ -44,6 +44,14 @@ public struct SamplerSettings: Sendable, Codable, Equatable {
 
     public var tempering: Tempering?
 
+    /// Pool each warm-up window's draws over the group's chains into one metric (per rung
+    /// of a tempering ladder) instead of one metric per chain from its own draws.
+    public var poolMetric = true
+
+    /// At the end of warm-up, restart a chain stranded far below the group's others (in log
+    /// density) from the best chain's warm-up state, before any draw is kept.
+    public var restartStranded = true
+
     /// Replicas per chain (1 without tempering).
     public var replicas: Int { tempering?.replicas ?? 1 }
 
