@@ -143,6 +143,10 @@ public struct RunDirectory {
                         "metric": outcome.settings.metric.rawValue,
                         "max_tree_depth": outcome.settings.method == .nuts ? outcome.settings.maxTreeDepth : NSNull(),
                         "mean_tree_depth": draws.treeDepth.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
+                        "restarted": outcome.checkpoints.sorted { $0.chain < $1.chain }.compactMap { cp in
+                            cp.restartedFrom.map { ["chain": cp.chain, "from": $0] }
+                        },
+                        "pool_metric": outcome.settings.poolMetric,
                         "mean_steps": draws.steps.map { $0.reduce(0, +) / Double(max($0.count, 1)) },
                         "tempering": outcome.settings.tempering.map { t -> Any in
                             let chains = outcome.checkpoints.sorted { $0.chain < $1.chain }
