@@ -328,30 +328,28 @@ struct Batch {
 
     init(_ checkpoints: [ChainCheckpoint], seed: UInt64, replicas R: Int) {
         replicas = R
-        states = []; stepSizes = []; adaptations = []; metrics = []
-        var streams = [RandomStream]()
+        var slots = [ReplicaCheckpoint](), streams = [RandomStream]()
         for cp in checkpoints {
             precondition(cp.replicas.count == R - 1, "checkpoint of chain \(cp.chain) has \(cp.replicas.count + 1) replicas, the sampler \(R)")
-            states.append(cp.state); stepSizes.append(cp.stepSize); adaptations.append(cp.adaptation); metrics.append(cp.metric)
-            for h in cp.replicas {
-                states.append(h.state); stepSizes.append(h.stepSize); adaptations.append(h.adaptation); metrics.append(h.metric)
-            }
+            slots += [cp.slot] + cp.replicas
             streams += (0..<R).map { RandomStream(seed: seed, chain: cp.chain, replica: $0) }
         }
+        states = slots.map(\.state)
+        stepSizes = slots.map(\.stepSize)
+        adaptations = slots.map(\.adaptation)
+        metrics = slots.map(\.metric)
         self.streams = streams
+    }
+
+    func slot(_ s: Int) -> ReplicaCheckpoint {
+        ReplicaCheckpoint(state: states[s], stepSize: stepSizes[s], adaptation: adaptations[s], metric: metrics[s])
     }
 
     func write(into checkpoints: inout [ChainCheckpoint]) {
         let R = replicas
         for k in checkpoints.indices {
-            let s = k * R
-            checkpoints[k].state = states[s]
-            checkpoints[k].stepSize = stepSizes[s]
-            checkpoints[k].adaptation = adaptations[s]
-            checkpoints[k].metric = metrics[s]
-            checkpoints[k].replicas = (1..<R).map {
-                ReplicaCheckpoint(state: states[s + $0], stepSize: stepSizes[s + $0], adaptation: adaptations[s + $0], metric: metrics[s + $0])
-            }
+            checkpoints[k].slot = slot(k * R)
+            checkpoints[k].replicas = (1..<R).map { slot(k * R + $0) }
         }
     }
 }
