@@ -187,14 +187,14 @@ public final class Coordinator {
                         converged = result.maxRHat.map { $0 < stop.rhat } == true && (result.minBulk ?? 0) >= stop.essBulk
                             && (result.minTail ?? 0) >= stop.essTail
                         if converged == true {
-                            report.stopReason = "converged: max R-hat \(fmt(result.maxRHat)) < \(stop.rhat), min ESS bulk \(fmt(result.minBulk)) ≥ \(stop.essBulk), tail \(fmt(result.minTail)) ≥ \(stop.essTail) after \(sampler.draws) draws per chain"
+                            report.stopReason = "converged: max R-hat \(fmtRHat(result.maxRHat)) < \(stop.rhat), min ESS bulk \(fmt(result.minBulk)) ≥ \(stop.essBulk), tail \(fmt(result.minTail)) ≥ \(stop.essTail) after \(sampler.draws) draws per chain"
                             finished = true
                         } else if sampler.draws >= stop.maxDraws {
-                            report.stopReason = "budget spent: \(sampler.draws) draws per chain (stop.max-draws) without meeting the stop rule (max R-hat \(fmt(result.maxRHat)), min ESS bulk \(fmt(result.minBulk)), tail \(fmt(result.minTail)))"
+                            report.stopReason = "budget spent: \(sampler.draws) draws per chain (stop.max-draws) without meeting the stop rule (max R-hat \(fmtRHat(result.maxRHat)), min ESS bulk \(fmt(result.minBulk)), tail \(fmt(result.minTail)))"
                             finished = true
                         } else {
                             let next = min(stop.maxDraws, sampler.draws * 2)
-                            logger.info("not converged at \(sampler.draws) draws (max R-hat \(fmt(result.maxRHat)), min ESS bulk \(fmt(result.minBulk)), tail \(fmt(result.minTail))); extending to \(next)")
+                            logger.info("not converged at \(sampler.draws) draws (max R-hat \(fmtRHat(result.maxRHat)), min ESS bulk \(fmt(result.minBulk)), tail \(fmt(result.minTail))); extending to \(next)")
                             sampler.draws = next
                         }
                     }
@@ -220,6 +220,8 @@ public final class Coordinator {
     }
 
     func fmt(_ v: Double?) -> String { v.map { String(format: "%.4g", $0) } ?? "—" }
+    /// R-hat with four decimals: 1.0098 must not read "1.01 < 1.01".
+    func fmtRHat(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "—" }
 
     func snapshot(started: Date, startIterations: Int) -> FarmProgress {
         let elapsed = Date().timeIntervalSince(started)
