@@ -103,8 +103,33 @@ func report(_ summary: RunDirectory.Summary, _ outcome: RunOutcome, session: Far
     let j = session.plan.job
     print("\(summary.converged ? "converged" : "NOT converged"): max R-hat \(f(summary.maxRHat, "%.4f")), min ESS bulk \(f(summary.minESSBulk, "%.0f")), tail \(f(summary.minESSTail, "%.0f")); \(j.chains) × \(outcome.draws.draws) draws in \(String(format: "%.1f", outcome.seconds)) s")
     print("stopped: \(outcome.stopReason)")
+    print(samplerLine(outcome))
     let latent = { if case .latent = session.plan.target.space { return ", latent.npy" } else { return "" } }()
     print("wrote \(session.directory.path)/ (summary.json, samples.npy, chains.npy, stats.csv, outputs.npy\(latent))")
+}
+
+/// What the sampler did, in one line: method and metric, gradients, NUTS's tree depth,
+/// divergences, tempering's swap rates, chains restarted at the end of warm-up.
+func samplerLine(_ outcome: RunOutcome) -> String {
+    let settings = outcome.settings, draws = outcome.draws
+    var parts = ["\(settings.method.rawValue), \(settings.metric.rawValue) metric",
+                 "\(draws.gradientEvaluations.formatted()) gradients"]
+    if settings.method == .nuts {
+        let depths = draws.treeDepth.flatMap { $0 }
+        let mean = depths.reduce(0, +) / Double(max(depths.count, 1))
+        let atMax = depths.filter { Int($0) >= settings.maxTreeDepth }.count
+        parts.append(String(format: "mean tree depth %.1f", mean) + (atMax > 0 ? " (\(atMax) draws at the maximum \(settings.maxTreeDepth))" : ""))
+    }
+    parts.append("\(draws.divergences) divergences")
+    if settings.tempering != nil {
+        let rates = outcome.checkpoints.flatMap { ($0.ladder?.swapRates ?? []).compactMap { $0 } }
+        if let lo = rates.min(), let hi = rates.max() { parts.append(String(format: "swap rates %.2f–%.2f", lo, hi)) }
+    }
+    let restarted = outcome.checkpoints.filter { $0.restartedFrom != nil }
+    if !restarted.isEmpty {
+        parts.append("restarted at the end of warm-up: " + restarted.map { "chain \($0.chain) from \($0.restartedFrom!)" }.joined(separator: ", "))
+    }
+    return "sampler: " + parts.joined(separator: "; ")
 }
 
 /// The default weight cache: $XDG_CACHE_HOME/probefarm or ~/.cache/probefarm.
