@@ -49,17 +49,6 @@ extension LogDensity {
     public var batchInvariant: Bool { false }
 }
 
-/// A density seen at inverse temperature β (warm-up annealing).
-struct Tempered: LogDensity {
-    var base: any LogDensity
-    var beta: Double
-    var dimension: Int { base.dimension }
-    var batchInvariant: Bool { base.batchInvariant }
-    func evaluate(_ positions: [Double], count: Int) -> (values: [Double], gradients: [Double]) {
-        base.evaluate(positions, count: count, inverseTemperature: beta)
-    }
-}
-
 /// A density seen at an inverse temperature per position (tempered replicas in a batch).
 struct RowTempered: LogDensity {
     var base: any LogDensity

@@ -75,8 +75,7 @@ public struct ProbeTarget: LogDensity {
 
     /// Annealing scales G only: log p_β = −βG/τ + log prior (or log Jacobian).
     public func evaluate(_ positions: [Double], count: Int, inverseTemperature beta: Double) -> (values: [Double], gradients: [Double]) {
-        let e = evaluateFully(positions, count: count, wantGradient: true, betas: beta == 1 ? nil : Array(repeating: beta, count: count))
-        return (e.logDensity, e.gradient)
+        evaluate(positions, count: count, inverseTemperatures: Array(repeating: beta, count: count))
     }
 
     /// Annealing per position (NUTS chains of a batch may be at different warm-up iterations).

@@ -78,7 +78,7 @@ public struct Metric: Sendable, Codable, Equatable {
             factor.withUnsafeBufferPointer { l in
                 for i in stride(from: d - 1, through: 0, by: -1) {
                     var s = xi[i]
-                    for j in (i + 1)..<max(d, i + 1) { s -= l[j * d + i] * xi[j] }
+                    for j in (i + 1)..<d { s -= l[j * d + i] * xi[j] }
                     xi[i] = s / l[i * d + i]
                 }
             }

@@ -82,8 +82,10 @@ public struct DrawRecord: Sendable {
 /// that finishes a transition starts its next one at once (with tempering, once its
 /// chain's replicas have all finished the iteration and swapped): a call costs the largest
 /// of the chains' own step totals, not the sum over iterations of the longest trajectory.
-/// Chains meet again at the end of the call (checkpoints are always at the same iteration),
-/// and a chain's draws depend on (seed, chain, start) alone.
+/// Chains meet again at the end of the call (checkpoints are always at the same iteration)
+/// and, in warm-up, at the schedule's meetings (``meet``); between meetings a chain's draws
+/// do not depend on how far the others have got, so they are a function of (seed, group)
+/// wherever and in however many segments the group runs.
 public struct ChainRunner: Sendable {
     public var settings: SamplerSettings
     public var seed: UInt64
