@@ -189,6 +189,38 @@ struct FarmProcessTests {
         #expect((try Self.farm(out)["replayedSegments"] as? Int ?? 0) > 0)
     }
 
+    @Test("SIGTERM during a segment longer than the drain time: the worker abandons it at once and exits 0 (no crash under BLAS)")
+    func drainOutlasted() throws {
+        // One NUTS segment of the whole run, far longer than --drain 0.5: the worker must
+        // stop it part-way. Before, it exited under the running segment and OpenBLAS's exit
+        // handlers crashed it (SIGSEGV, "Bad pointer dereference").
+        let (dir, job) = try Self.workspace("outlasted", warmup: 3000, draws: 3000, method: "nuts")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = Self.freePort()
+        let out = dir.appendingPathComponent("run").path
+        let coordinator = try CommandRunner.start(["coordinator", job, "--bind", "tcp://127.0.0.1:\(port)", "-o", out,
+                                                   "--segment", "6000", "--heartbeat", "0.5", "--quiet"],
+                                                  log: dir.appendingPathComponent("coordinator.log").path)
+        let status = dir.appendingPathComponent("worker.status").path
+        let workerLog = dir.appendingPathComponent("worker.log").path
+        let worker = try CommandRunner.start(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--cache", dir.appendingPathComponent("cache").path,
+                                              "--heartbeat", "0.5", "--drain", "0.5", "--status", status], log: workerLog)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && !((try? String(contentsOfFile: status, encoding: .utf8))?.contains("\"running\"") ?? false) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        kill(worker.processIdentifier, SIGTERM)
+        let t0 = Date()
+        let code = CommandRunner.wait(worker, timeout: 30)
+        let text = (try? String(contentsOfFile: workerLog, encoding: .utf8)) ?? ""
+        #expect(code == 0, "the worker exits 0: \(text.suffix(1500))")
+        #expect(Date().timeIntervalSince(t0) < 10, "it leaves soon after its drain time")
+        #expect(!text.contains("crashed") && !text.contains("did not stop"), "\(text.suffix(1500))")
+        kill(coordinator.processIdentifier, SIGTERM)
+        #expect(CommandRunner.wait(coordinator, timeout: 30) == 75)
+    }
+
     @Test("a job with a stop rule ends when converged and says why")
     func stopRule() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")

@@ -60,7 +60,8 @@ public struct FarmSession {
 }
 
 /// Worker processes on this machine for `probefarm run`: started from this executable,
-/// restarted if one dies before the job is over, told to stop when it is.
+/// restarted if one dies (not if it leaves, exit status 0) before the job is over, told to
+/// stop when it is.
 public final class LocalWorkerPool: @unchecked Sendable {
     let executable: String
     let arguments: [String]
@@ -107,7 +108,9 @@ public final class LocalWorkerPool: @unchecked Sendable {
                 failureReason = "worker processes failed \(quickFailures) times in a row within \(Int(Self.quickSeconds)) s of starting (last: \(status)); their log above says why"
                 stopping = true
             }
-            let again = !stopping
+            // Status 0: it left on purpose (told the job is over or stopped, or asked to
+            // leave): restarting it would race the coordinator's own end.
+            let again = !stopping && !(proc.terminationReason == .exit && proc.terminationStatus == 0)
             if again { restarts += 1 }
             lock.unlock()
             guard again else { return }

@@ -3,6 +3,9 @@ import Foundation
 import Probes
 import Samplers
 
+/// A segment abandoned part-way (the worker is leaving): nothing of it is to be sent.
+public struct SegmentCancelled: Error {}
+
 /// The computation behind one assignment, the same wherever it runs: start a group's
 /// chains (first segment) or continue them from their checkpoints, and package the
 /// post-warm-up draws. Results depend only on the job, the group and the iterations.
@@ -53,12 +56,14 @@ public struct SegmentWork: Sendable {
         return started.map { $0! }
     }
 
-    /// Runs one assignment.
-    public func run(_ a: Assignment) throws -> SegmentResult {
+    /// Runs one assignment; `cancelled` is asked between batched evaluations, and true
+    /// abandons the segment (throws ``SegmentCancelled``; its chains stay at their checkpoints).
+    public func run(_ a: Assignment, cancelled: @escaping @Sendable () -> Bool = { false }) throws -> SegmentResult {
         let clock = Date()
         var settings = plan.job.sampler
         settings.draws = max(settings.draws, a.firstIteration + a.length - settings.warmup)
-        let runner = ChainRunner(settings: settings, seed: plan.job.seed, target: plan.target)
+        var runner = ChainRunner(settings: settings, seed: plan.job.seed, target: plan.target)
+        runner.cancelled = cancelled
         var checkpoints: [ChainCheckpoint]
         if let given = a.checkpoints {
             checkpoints = given
@@ -98,6 +103,7 @@ public struct SegmentWork: Sendable {
             }
             count = C * n * d
         }
+        if cancelled() { throw SegmentCancelled() }
         guard recorded == C * n else { throw RunError("assignment for group \(a.group): \(recorded) draws recorded, expected \(C * n)") }
         let header = SegmentResult.Header(job: a.job, group: a.group, chains: a.chains, firstIteration: a.firstIteration,
                                           length: a.length, draws: n, firstDraw: firstDraw, dimension: d,

@@ -124,9 +124,11 @@ public final class Worker {
         if try transport.send(WireCodec.encode(m)) { lastSent = Date() }
     }
 
-    /// Serves until the coordinator ends the job. Returns once the compute thread is idle
-    /// (at most the drain time): the process exits next, and exit's handlers free OpenBLAS's
-    /// buffers — under a segment still running they crashed the worker (SIGSEGV).
+    /// Serves until the coordinator ends the job. Returns once the compute thread is idle:
+    /// the process exits next, and exit's handlers free OpenBLAS's buffers — under a segment
+    /// still running they crashed the worker (SIGSEGV). A segment still running when the
+    /// drain time is up is abandoned at its next batched evaluation (its chains resume
+    /// elsewhere from their checkpoints).
     public func run() throws -> WorkerExit {
         let exit = try serve()
         compute.stop()
@@ -372,8 +374,14 @@ final class ComputeThread: @unchecked Sendable {
         condition.lock(); tasks.removeAll(); condition.unlock()
     }
 
+    /// Runs nothing more and abandons the segment under way at its next batched evaluation.
     func stop() {
         condition.lock(); stopped = true; tasks.removeAll(); condition.signal(); condition.unlock()
+    }
+
+    private var isStopped: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return stopped
     }
 
     /// Waits until no segment is running, at most `seconds`; whether it is idle.
@@ -407,11 +415,16 @@ final class ComputeThread: @unchecked Sendable {
             running = true
             condition.unlock()
             let frames = run(task)
-            condition.lock(); results.append(frames); running = false; condition.unlock()
+            condition.lock()
+            if let frames { results.append(frames) }
+            running = false
+            condition.broadcast()
+            condition.unlock()
         }
     }
 
-    private func run(_ task: Task) -> [[UInt8]] {
+    /// The encoded result or failure; nil for a segment abandoned by ``stop()``.
+    private func run(_ task: Task) -> [[UInt8]]? {
         let work: SegmentWork
         if let w = plans[task.spec.id] {
             work = w
@@ -431,7 +444,9 @@ final class ComputeThread: @unchecked Sendable {
         // only as they arrive.
         MemoryTuning.returnFreeMemory()
         do {
-            return WireCodec.encode(.result(try work.run(task.assignment)))
+            return WireCodec.encode(.result(try work.run(task.assignment) { [self] in isStopped }))
+        } catch is SegmentCancelled {
+            return nil
         } catch {
             return WireCodec.encode(.failure(WireFailure(kind: "segment", message: "\(error)")))
         }

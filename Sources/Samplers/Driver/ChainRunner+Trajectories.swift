@@ -23,7 +23,7 @@ extension ChainRunner {
         // a call starts at was met at the end of the call before.
         let meetings = schedule.meetings(pooling: settings.poolMetric, restarting: settings.restartStranded)
         var met: Set<Int> = [checkpoints[0].iteration]
-        while true {
+        while !cancelled() {
             let at = checkpoints[0].iteration
             if meetings.contains(at), !met.contains(at), checkpoints.allSatisfy({ $0.iteration == at }),
                phases.allSatisfy({ if case .moving = $0 { true } else { false } }),

@@ -106,6 +106,11 @@ public struct ChainRunner: Sendable {
     /// For tests only: a deliberate error (nil: the correct kernels).
     public var fault: Fault?
 
+    /// Asked between batched evaluations: true abandons the call (``advance`` returns
+    /// early, its checkpoints no longer in lockstep and not to be used). A worker that must
+    /// leave stops a long NUTS segment with it rather than exit under a running BLAS call.
+    public var cancelled: @Sendable () -> Bool = { false }
+
     public init(settings: SamplerSettings, seed: UInt64, target: any LogDensity) {
         self.settings = settings
         self.seed = seed
@@ -266,6 +271,7 @@ public struct ChainRunner: Sendable {
         var context = StepContext(stepSizes: batch.stepSizes, streams: batch.streams, iteration: 0)
         var evaluations = 0
         for it in checkpoints[0].iteration..<end {
+            if cancelled() { break }
             context.iteration = UInt64(it)
             context.stepSizes = batch.stepSizes
             context.metrics = batch.metrics.allSatisfy { $0.kind == .identity } ? [] : batch.metrics
