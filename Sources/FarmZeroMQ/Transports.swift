@@ -60,7 +60,8 @@ public final class RouterTransport: CoordinatorTransport {
         try socket.monitor(monitorEndpoint, events: ZMQ_EVENT_ALL)
         monitor = try ZMQSocket(context, .pair, linger: 0)
         try monitor.connect(monitorEndpoint)
-        try socket.bind(endpoint)
+        // libzmq binds interfaces and addresses, not host names: "localhost" is loopback.
+        try socket.bind(endpoint.replacingOccurrences(of: "tcp://localhost:", with: "tcp://127.0.0.1:"))
         self.endpoint = socket.lastEndpoint
     }
 

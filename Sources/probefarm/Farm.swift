@@ -18,10 +18,15 @@ struct FarmOptions: ParsableArguments {
     @Option(help: "Heartbeats missed before a peer counts as gone.")
     var liveness = 4
 
+    @Option(help: ArgumentHelp("The least seconds a segment is given before it counts as overdue and is also sent to another worker.",
+                               discussion: "Once segments are measured the deadline is 4× the slowest seconds per iteration seen, if longer; before, 10× this. A worker that misses 3 deadlines in a row is dropped from the job."))
+    var minDeadline = 60.0
+
     @Flag(name: .shortAndLong, help: "Log every farm event (workers joining, leaving, chains reassigned).")
     var verbose = false
 
     func validate() throws {
+        guard minDeadline > 0, minDeadline.isFinite else { throw ValidationError("--min-deadline must be a positive number of seconds") }
         guard segment >= 1 else { throw ValidationError("--segment must be at least 1") }
         guard heartbeat > 0, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in (0, 60] seconds") }
         guard (2...20).contains(liveness) else { throw ValidationError("--liveness must be in 2…20") }
@@ -32,6 +37,7 @@ struct FarmOptions: ParsableArguments {
         s.segment = segment
         s.heartbeat = heartbeat
         s.liveness = liveness
+        s.deadlineFloor = minDeadline
         return s
     }
 }
@@ -63,6 +69,10 @@ func coordinate(session: FarmSession, transport: CoordinatorTransport, options: 
         let space = { if case .latent = session.plan.target.space { return "latent" } else { return "data" } }()
         let resumed = session.replay.isEmpty ? "" : ", resuming \(session.replay.count) journaled segments"
         FileHandle.standardError.write(Data("\(what): \(j.name): \(j.chains) chains (groups of \(j.batch)) × (\(j.sampler.warmup) warm-up + \(j.sampler.draws) draws), \(j.sampler.method.rawValue), \(session.plan.target.dimension)-d \(space)\(resumed)\n".utf8))
+    }
+    for d in session.damage {
+        // Said even with --quiet: work was lost to disk corruption.
+        FileHandle.standardError.write(Data("probefarm: warning: \(session.journal.path): \(d); the segments it held run again\n".utf8))
     }
     let coordinator = try Coordinator(plan: session.plan, transport: transport, journal: session.journal,
                                       settings: options.settings, replay: session.replay, logger: logger)

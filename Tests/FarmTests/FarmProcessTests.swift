@@ -221,6 +221,42 @@ struct FarmProcessTests {
         #expect(CommandRunner.wait(coordinator, timeout: 30) == 75)
     }
 
+    @Test("a flipped byte in the middle of the journal: --resume says what it skipped, keeps the records after it, and the draws are the same")
+    func damagedJournal() throws {
+        let (dir, job) = try Self.workspace("damaged")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("cache").path
+        let reference = dir.appendingPathComponent("one").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet"])
+        try #require(r1.status == 0, "\(r1.stderr)")
+
+        let out = dir.appendingPathComponent("run").path
+        let journal = out + "/journal.pfj"
+        let run = try CommandRunner.start(["run", job, "--workers", "1", "-o", out, "--cache", cache, "--segment", "25", "--quiet"],
+                                          log: dir.appendingPathComponent("run.log").path)
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline && ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) < 60_000 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(run.processIdentifier, SIGTERM)
+        #expect(CommandRunner.wait(run, timeout: 30) == 75)
+        // Records start with the sync word "PFR2"; damage the payload of the third segment's.
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: journal)))
+        let sync = Array("PFR2".utf8)
+        let starts = (0..<(bytes.count - 4)).filter { Array(bytes[$0..<($0 + 4)]) == sync }
+        try #require(starts.count >= 6, "\(starts.count) records")
+        bytes[starts[3] + 200] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: journal))
+
+        let resumed = try CommandRunner.run(["run", job, "--workers", "1", "-o", out, "--cache", cache, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("damaged record at byte \(starts[3])") && resumed.stderr.contains("valid records after it kept"),
+                "\(resumed.stderr)")
+        try Self.expectIdentical(reference, out, "a damaged journal record recomputed")
+        let replayed = try Self.farm(out)["replayedSegments"] as? Int ?? 0
+        #expect(replayed >= starts.count - 2, "the records after the damaged one were replayed, not recomputed: \(replayed) of \(starts.count - 2)")
+    }
+
     @Test("a job with a stop rule ends when converged and says why")
     func stopRule() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")

@@ -109,7 +109,7 @@ struct FarmWireTests {
         try h.seekToEnd()
         try h.write(contentsOf: Data([0x40, 0, 0, 0, 1, 2, 3]))
         try h.close()
-        let (resumed, readHeader, records) = try Journal.resume(at: path)
+        let (resumed, readHeader, records, _) = try Journal.resume(at: path)
         #expect(readHeader == header)
         #expect(records == [frames, frames])
         try resumed.append(frames)
@@ -119,6 +119,77 @@ struct FarmWireTests {
         bytes[bytes.count - 10] ^= 0xFF
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         #expect(try Journal.resume(at: path).records.count == 2)
+    }
+
+    @Test("a damaged record in the middle of the journal is reported and skipped; the valid records after it are kept")
+    func journalResync() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pfj-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent(Journal.fileName).path
+        let header = Journal.Header(jobSHA256: "abc", jobFile: "j.yaml", segment: 100, chains: 4, batch: 2)
+        let j = try Journal.create(at: path, header: header)
+        var results = [[[UInt8]]]()
+        var starts = [Int]()
+        for i in 0..<5 {
+            var r = Self.sampleResult()
+            r.header.group = i
+            results.append(WireCodec.encode(.result(r)))
+            starts.append(j.bytes)
+            try j.append(results[i])
+        }
+        // One flipped byte in the payload of the second record, one in the length of the fourth.
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[starts[1] + 40] ^= 0x01
+        bytes[starts[3] + 5] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (resumed, _, records, damage) = try Journal.resume(at: path)
+        #expect(records == [results[0], results[2], results[4]])
+        #expect(damage.map(\.offset) == [starts[1], starts[3]], "\(damage)")
+        #expect(damage.map(\.length) == [starts[2] - starts[1], starts[4] - starts[3]])
+        #expect(damage.map(\.recordsAfter) == [1, 1])
+        #expect(damage[0].description.contains("byte \(starts[1])"))
+        // The file was rewritten without the damage: appending and resuming again is clean.
+        try resumed.append(results[1])
+        let again = try Journal.resume(at: path)
+        #expect(again.records == [results[0], results[2], results[4], results[1]])
+        #expect(again.damage.isEmpty)
+        // Negative control: a flipped byte in the last record of the file is damage, not a torn tail.
+        bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 10] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let last = try Journal.resume(at: path)
+        #expect(last.records.count == 3 && last.damage.count == 1 && last.damage[0].recordsAfter == 0)
+    }
+
+    @Test("journals of format 1 (no sync words) still resume; a damaged record in one is reported, not silent")
+    func journalVersion1() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pfj-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent(Journal.fileName).path
+        let header = Journal.Header(jobSHA256: "abc", jobFile: "j.yaml", segment: 100, chains: 4, batch: 2)
+        func le<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        func record(_ frames: [[UInt8]]) -> [UInt8] {
+            var payload = le(UInt32(frames.count))
+            for f in frames { payload += le(UInt64(f.count)) + f }
+            return le(UInt32(payload.count)) + le(CRC32.checksum(payload)) + payload
+        }
+        let result = WireCodec.encode(.result(Self.sampleResult()))
+        var file = Array("PFJOURNAL1\n".utf8) + record([Array(try JSONEncoder().encode(header))])
+        let second = file.count + record(result).count
+        file += record(result) + record(result) + record(result)
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        let clean = try Journal.resume(at: path)
+        #expect(clean.header == header && clean.records.count == 3 && clean.damage.isEmpty)
+        try clean.journal.append(result)
+        #expect(try Journal.resume(at: path).records.count == 4, "a format-1 journal goes on in format 1")
+        var damaged = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        damaged[second + 30] ^= 0x01
+        try Data(damaged).write(to: URL(fileURLWithPath: path))
+        let cut = try Journal.resume(at: path)
+        #expect(cut.records.count == 1)
+        #expect(cut.damage.count == 1 && cut.damage[0].offset == second, "\(cut.damage)")
     }
 
     @Test("CRC-32 matches zlib's check value")

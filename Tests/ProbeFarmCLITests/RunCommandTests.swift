@@ -160,6 +160,15 @@ struct RunCommandTests {
         ("method: mala, warmup: 300, draws: 400, batch: 2", "method: de, warmup: 300, draws: 400, batch: 4", "chains"),
         ("- fixed-value: {model: reg, value: 1.0}", "- fixed-value: {model: reg, valu: 1.0}", "probe[0].fixed-value.valu"),
         ("models: {reg: reg.safetensors}", "models: {reg: multi.safetensors}", "has one output, this one has 3"),
+        ("chains: 5", "chains: 9223372036854775807", "chains"),
+        ("chains: 5", "chains: 1000000000", "chains"),
+        ("batch: 2", "batch: 2, init-candidates: 1000000000", "sampler.init-candidates"),
+        ("draws: 400", "draws: 1000000000000", "sampler.draws"),
+        ("method: mala", "method: hmc, leapfrog-steps: 1000000000", "sampler.leapfrog-steps"),
+        ("temperature: 0.8", "temperature: .inf", "temperature"),
+        ("temperature: 0.8", "temperature: .nan", "temperature"),
+        ("chains: 5", "chains: 5\nstop: {rhat: 0.5}", "stop.rhat"),
+        ("chains: 5", "chains: 5\nstop: {ess-bulk: -1}", "stop.ess-bulk"),
     ])
     func jobErrors(_ from: String, _ to: String, _ keyPath: String) throws {
         let dir = try Self.workspace()
@@ -171,6 +180,36 @@ struct RunCommandTests {
         #expect(r.stderr.contains(keyPath), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
         #expect(!FileManager.default.fileExists(atPath: out + "/summary.json"))
+    }
+
+    @Test("job files that would hang or exhaust memory are refused at once: alias bombs, deep nesting, FIFOs, UTF-16")
+    func hostileJobFiles() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Nine levels of ten aliases each: 10⁹ values if expanded.
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...9 { bomb += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let deep = "name: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+        let cases: [(String, String, Int32)] = [
+            (Self.dataJob + "\n" + bomb, "expands to more than", 78),
+            (deep, "nested deeper than", 78),
+        ]
+        for (text, message, code) in cases {
+            let job = try Self.write(text, "job.yaml", in: dir)
+            let t0 = Date()
+            let r = try CommandRunner.run(["run", job, "-o", dir.appendingPathComponent("run").path, "--quiet"])
+            #expect(r.status == code && r.stderr.contains(message), "\(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1)
+            #expect(Date().timeIntervalSince(t0) < 10, "refused at once")
+        }
+        let utf16 = dir.appendingPathComponent("utf16.yaml").path
+        try #require(Self.dataJob.data(using: .utf16)).write(to: URL(fileURLWithPath: utf16))
+        let r16 = try CommandRunner.run(["run", utf16, "--quiet"])
+        #expect(r16.status == 78 && r16.stderr.contains("UTF-16"), "\(r16.stderr)")
+        let fifo = dir.appendingPathComponent("fifo.yaml").path
+        try #require(mkfifo(fifo, 0o644) == 0)
+        let rf = try CommandRunner.run(["run", fifo, "--quiet"])
+        #expect(rf.status == 66 && rf.stderr.contains("not a regular file"), "\(rf.stderr)")
     }
 
     @Test("a job as a user writes it (no method named) converges on a badly scaled, correlated Gaussian without extending, with the closed form's moments")

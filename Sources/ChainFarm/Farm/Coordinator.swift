@@ -18,6 +18,19 @@ public struct FarmSettings: Sendable {
     public var chunkBytes = 1 << 20
     /// Segments sent to a worker beyond its capacity, so it never waits for the next one.
     public var prefetch = 1
+    /// The least time a segment is given before it counts as overdue and is sent to a
+    /// second worker as well; once segments have been measured, the deadline is
+    /// ``deadlineFactor`` × the slowest seconds per iteration seen × the segment's length,
+    /// if longer. Before any is measured: ten times this floor.
+    public var deadlineFloor = 60.0
+    public var deadlineFactor = 4.0
+    /// Deadlines a worker may miss in a row before it is dropped from the job.
+    public var strikes = 3
+    /// A group whose segment failed on this many workers (or on every worker there is,
+    /// this many times) ends the job with the workers' error.
+    public var failuresPerGroup = 3
+    /// The most segments one worker is given at once, whatever capacity it claims.
+    public var maxCapacity = 16
 
     public init() {}
 
@@ -52,6 +65,15 @@ public struct FarmReport: Sendable, Codable {
     public var reassigned = 0
     public var duplicates = 0
     public var rejectedMessages = 0
+    /// Results refused: from a peer not computing that segment, for a range never
+    /// assigned, or inconsistent within themselves (see ``Coordinator/ingest``).
+    public var rejectedResults = 0
+    /// Segments a worker reported it could not run (each reassigned).
+    public var failedSegments = 0
+    /// Segments past their deadline, sent to a second worker.
+    public var overdueSegments = 0
+    /// Workers dropped for missing deadlines again and again.
+    public var droppedWorkers = 0
     /// Handshakes that failed (broken ZMTP, CURVE errors, ZAP refusals).
     public var refusedConnections = 0
     /// Workers whose CURVE key is not on the allow-list.
@@ -75,7 +97,22 @@ public final class Coordinator {
         var checkpoints: [ChainCheckpoint]?
         /// The next iteration to run.
         var iteration = 0
-        var assignedTo: [UInt8]?
+        /// The segment out for the group, from ``iteration``.
+        var out: Segment?
+        /// Workers (names) on which the group's current segment failed, with their errors.
+        var failures = [(worker: String, message: String)]()
+
+        var isOut: Bool { out != nil }
+    }
+
+    /// A segment being computed: its length, the peers it was sent to (a second one once
+    /// it is overdue) and when it was first sent. A result is taken only from these peers,
+    /// for exactly this range, once.
+    struct Segment {
+        var length: Int
+        var peers: [[UInt8]]
+        /// When it was sent to each of them (the deadline runs from the first).
+        var sent: [[UInt8]: Date]
     }
 
     struct Peer {
@@ -83,6 +120,8 @@ public final class Coordinator {
         var lastHeard: Date
         var lastSent: Date
         var outstanding = Set<Int>()
+        /// Deadlines missed in a row.
+        var strikes = 0
     }
 
     /// A file served to workers by content hash.
@@ -103,6 +142,14 @@ public final class Coordinator {
     var peers = [[UInt8]: Peer]()
     var draws: RunDraws
     public private(set) var report = FarmReport()
+    /// Routing ids of workers dropped from this job (their READY is refused).
+    var dropped = Set<[UInt8]>()
+    /// Journaled segments that follow a damaged record, by group and first iteration:
+    /// taken as soon as the group reaches them.
+    var held = [Int: [Int: SegmentResult]]()
+    /// The slowest accepted segment, in seconds per iteration (sent to accepted).
+    var slowest: Double?
+    var warnedResults = 0
     var converged: Bool? = nil
     var lastCheck: (maxRHat: Double?, minBulk: Double?, minTail: Double?) = (nil, nil, nil)
     var warnedMalformed = 0
@@ -137,8 +184,16 @@ public final class Coordinator {
 
         for frames in replay {
             guard case .result(let r)? = try? WireCodec.decode(frames) else { throw RunError("\(journal.path): a record is not a segment result") }
-            guard accept(r) else { throw RunError("\(journal.path): record for group \(r.header.group) at iteration \(r.header.firstIteration) does not continue the journal") }
-            report.replayedSegments += 1
+            let g = r.header.group
+            if accept(r) {
+                report.replayedSegments += 1
+                continue
+            }
+            // After a damaged record: kept until the segment before it is computed again.
+            guard r.header.job == spec.id, groups.indices.contains(g), r.header.firstIteration > groups[g].iteration else {
+                throw RunError("\(journal.path): record for group \(g) at iteration \(r.header.firstIteration) does not continue the journal")
+            }
+            held[g, default: [:]][r.header.firstIteration] = r
         }
     }
 
@@ -177,8 +232,13 @@ public final class Coordinator {
             let now = Date()
             expireSilentPeers(now)
             sendHeartbeats(now)
+            if let error = try checkFailures() {
+                for id in peers.keys { _ = try? transport.send(WireCodec.encode(.done(reason: "the job failed: \(error)")), to: id) }
+                throw error
+            }
+            checkDeadlines(now)
 
-            if groups.allSatisfy({ $0.iteration >= target && $0.assignedTo == nil }) {
+            if groups.allSatisfy({ $0.iteration >= target && !$0.isOut }) {
                 if let stop = plan.job.stop {
                     if check == nil { check = ConvergenceCheck(draws.prefix(sampler.draws)) }
                     if let result = check!.result {
@@ -255,27 +315,34 @@ public final class Coordinator {
         }
         let now = Date()
         if case .ready = message {} else if peers[id] == nil {
-            // A peer we do not know (e.g. declared lost): ask it to introduce itself.
-            if case .result(let r) = message { try ingest(r, frames: frames, from: id) }
+            // A peer we do not know (e.g. declared lost): nothing it sends counts; ask it to
+            // introduce itself.
+            if case .result = message { reject("a result from a peer that is not a worker of this job") }
             _ = try transport.send(WireCodec.encode(.failure(WireFailure(kind: "unknown-peer", message: "send ready first"))), to: id)
             return
         }
         peers[id]?.lastHeard = now
         switch message {
         case .ready(let r):
+            guard !dropped.contains(id) else {
+                _ = try? transport.send(WireCodec.encode(.failure(WireFailure(kind: "dropped", message: "dropped from this job for missing \(settings.strikes) segment deadlines in a row"))), to: id)
+                return
+            }
             if let old = peers[id] {
                 if old.ready.session == r.session {
                     // A repeated READY (our reply crossed it): answer again, keep its work.
                     _ = try transport.send(WireCodec.encode(.job(spec)), to: id)
                     return
                 }
-                release(old.outstanding, reason: "\(old.ready.name) restarted or reconnected")
+                release(old.outstanding, from: id, reason: "\(old.ready.name) restarted or reconnected")
             }
             guard r.capacity >= 1 else {
                 report.rejectedMessages += 1
                 return
             }
-            peers[id] = Peer(ready: r, lastHeard: now, lastSent: now)
+            var ready = r
+            ready.capacity = min(r.capacity, settings.maxCapacity)
+            peers[id] = Peer(ready: ready, lastHeard: now, lastSent: now)
             report.joined += 1
             if !report.hosts.contains(r.host) { report.hosts.append(r.host) }
             if !report.workers.contains(r.name) { report.workers.append(r.name) }
@@ -296,40 +363,102 @@ public final class Coordinator {
             try ingest(r, frames: frames, from: id)
         case .failure(let f):
             let name = peers[id]?.ready.name ?? "?"
-            if f.kind == "job" || f.kind == "segment" {
-                throw RunError("worker \(name): \(f.message)")
+            guard f.kind == "job" || f.kind == "segment" else {
+                logger.warning("worker \(name) reports: \(f.kind): \(f.message)")
+                return
             }
-            logger.warning("worker \(name) reports: \(f.kind): \(f.message)")
+            // The worker could not run what it was given: its segments go to others. Only
+            // the same group failing on several workers ends the job (checkFailures).
+            let mine = groups.indices.filter { groups[$0].out?.peers.contains(id) == true }
+            guard !mine.isEmpty else {
+                reject("an error from \(name), which was running nothing")
+                return
+            }
+            report.failedSegments += 1
+            logger.warning("worker \(name) could not run its segment: \(f.kind): \(f.message)")
+            for g in mine { groups[g].failures.append((name, f.message)) }
+            if let p = peers[id] { release(p.outstanding, from: id, reason: "\(name) failed it") }
         case .done(let reason):
             guard let p = peers.removeValue(forKey: id) else { return }
             report.left += 1
             logger.info("worker left: \(reason); \(peers.count) connected")
-            release(p.outstanding, reason: "\(p.ready.name) left")
+            release(p.outstanding, from: id, reason: "\(p.ready.name) left")
         case .job, .assign, .chunk:
             report.rejectedMessages += 1
         }
     }
 
+    /// Takes a result only from a peer computing that very segment (the group's range
+    /// from its current iteration, the length it was given), once, and only if it is
+    /// consistent in itself; a result for an earlier range from a peer that was given it
+    /// is a duplicate (a reassigned or overdue segment both finished), anything else is
+    /// rejected and counted. Nothing refused reaches the journal or the draws.
     func ingest(_ r: SegmentResult, frames: [[UInt8]], from id: [UInt8]) throws {
         let g = r.header.group
-        peers[id]?.outstanding.remove(g)
-        if groups.indices.contains(g), groups[g].assignedTo == id { groups[g].assignedTo = nil }
-        if r.header.job == spec.id, groups.indices.contains(g), r.header.firstIteration < groups[g].iteration {
-            report.duplicates += 1
+        let name = peers[id]?.ready.name ?? "?"
+        guard r.header.job == spec.id, groups.indices.contains(g) else {
+            reject("a result from \(name) for a job or group that does not exist")
             return
         }
-        guard isContinuation(r) else {
-            report.rejectedMessages += 1
-            logger.warning("rejected a result for group \(g) at iteration \(r.header.firstIteration): it does not continue the group")
+        let wasGiven = peers[id]?.outstanding.remove(g) != nil
+        guard let out = groups[g].out, out.peers.contains(id), r.header.firstIteration == groups[g].iteration else {
+            if wasGiven, r.header.firstIteration < groups[g].iteration {
+                report.duplicates += 1
+            } else {
+                reject("a result from \(name) for group \(g) at iteration \(r.header.firstIteration), which it was not computing")
+            }
+            return
+        }
+        guard r.header.length == out.length, isContinuation(r) else {
+            reject("a result from \(name) for group \(g) at iteration \(r.header.firstIteration) that is not the segment it was given")
+            return
+        }
+        if let flaw = Self.inconsistency(r) {
+            // Its segment goes to another worker, as if it had failed.
+            reject("a result from \(name) for group \(g) at iteration \(r.header.firstIteration): \(flaw)")
+            release([g], from: id, reason: "\(name) sent an inconsistent result")
             return
         }
         try journal.append(frames)
         _ = accept(r)
-        if let owner = groups[g].assignedTo, owner != id {
-            // Another worker is still on this segment; its copy will be a duplicate.
-            groups[g].assignedTo = nil
-            peers[owner]?.outstanding.remove(g)
+        peers[id]?.strikes = 0
+        let perIteration = Date().timeIntervalSince(out.sent[id] ?? Date()) / Double(max(1, out.length))
+        slowest = max(slowest ?? 0, perIteration)
+        for other in out.peers where other != id {
+            // Still on this segment (it was overdue): its copy will be a duplicate.
+            peers[other]?.outstanding.remove(g)
         }
+    }
+
+    func reject(_ why: String) {
+        report.rejectedResults += 1
+        if warnedResults < 20 {
+            warnedResults += 1
+            logger.warning("rejected \(why)")
+        }
+    }
+
+    /// What makes a result impossible whatever the job: a draw or checkpoint that is not
+    /// finite, a chain whose last draw is not where its checkpoint says it stopped,
+    /// acceptance probabilities outside [0, 1], step sizes that are not positive.
+    static func inconsistency(_ r: SegmentResult) -> String? {
+        let h = r.header, d = h.dimension, n = h.draws
+        guard r.positions.allSatisfy(\.isFinite) else { return "a draw is not finite" }
+        guard r.acceptance.allSatisfy({ $0.isNaN || (0...1).contains($0) }) else { return "an acceptance probability outside [0, 1]" }
+        guard r.stepSize.allSatisfy({ $0 > 0 && $0.isFinite }) else { return "a step size that is not positive" }
+        guard r.divergent.allSatisfy({ $0 <= 1 }) else { return "a divergence flag that is not 0 or 1" }
+        for (c, checkpoint) in h.checkpoints.enumerated() {
+            let x = checkpoint.state.position
+            guard x.count == d, x.allSatisfy(\.isFinite), checkpoint.state.logDensity.isFinite else {
+                return "chain \(checkpoint.chain)'s checkpoint is not a finite point of the space"
+            }
+            guard n > 0, h.firstDraw + n == h.firstIteration + h.length else { continue }
+            let last = (c * n + n - 1) * d
+            guard r.positions[last..<(last + d)].elementsEqual(x) else {
+                return "chain \(checkpoint.chain)'s last draw is not its checkpoint"
+            }
+        }
+        return nil
     }
 
     func isContinuation(_ r: SegmentResult) -> Bool {
@@ -350,36 +479,57 @@ public final class Coordinator {
         draws.append(r)
         groups[g].checkpoints = r.header.checkpoints
         groups[g].iteration = r.header.firstIteration + r.header.length
+        groups[g].out = nil
+        groups[g].failures = []
+        if let next = held[g]?.removeValue(forKey: groups[g].iteration), accept(next) { report.replayedSegments += 1 }
         return true
     }
 
     // MARK: Scheduling
 
     func dispatch() {
-        for g in groups.indices where groups[g].assignedTo == nil && groups[g].iteration < target {
-            let candidates = peers.filter { $0.value.outstanding.count < $0.value.ready.capacity + settings.prefetch }
-            let least = candidates.min { a, b in
-                a.value.outstanding.count != b.value.outstanding.count
-                    ? a.value.outstanding.count < b.value.outstanding.count : a.key.lexicographicallyPrecedes(b.key)
-            }
-            guard let id = least?.key else { return }
-            let group = groups[g]
-            let a = Assignment(job: spec.id, group: g, chains: group.chains, firstIteration: group.iteration,
-                               length: min(settings.segment, target - group.iteration), checkpoints: group.checkpoints)
-            let sent = (try? transport.send(WireCodec.encode(.assign(a)), to: id)) ?? false
-            if sent {
-                groups[g].assignedTo = id
-                peers[id]?.outstanding.insert(g)
-                peers[id]?.lastSent = Date()
-            } else {
-                lose(id, reason: "unreachable")
-            }
+        for g in groups.indices where !groups[g].isOut && groups[g].iteration < target {
+            // Workers on which this segment failed get it again only if no other can take it.
+            let failed = Set(groups[g].failures.map(\.worker))
+            guard let id = leastLoaded(excluding: []) { !failed.contains($0.ready.name) } ?? leastLoaded(excluding: []) else { return }
+            // Up to a held record, exactly, if there is one.
+            let heldStart = held[g]?.keys.filter { $0 > groups[g].iteration }.min() ?? target
+            let length = min(settings.segment, target - groups[g].iteration, heldStart - groups[g].iteration)
+            guard send(group: g, length: length, to: id) else { continue }
+            groups[g].out = Segment(length: length, peers: [id], sent: [id: Date()])
         }
     }
 
-    func release(_ outstanding: Set<Int>, reason: String) {
-        for g in outstanding.sorted() where groups[g].assignedTo != nil {
-            groups[g].assignedTo = nil
+    /// The peer with the fewest segments among those with credit left (ties by id).
+    func leastLoaded(excluding: [[UInt8]], where allowed: (Peer) -> Bool = { _ in true }) -> [UInt8]? {
+        peers.filter { !excluding.contains($0.key) && $0.value.outstanding.count < $0.value.ready.capacity + settings.prefetch && allowed($0.value) }
+            .min { a, b in
+                a.value.outstanding.count != b.value.outstanding.count
+                    ? a.value.outstanding.count < b.value.outstanding.count : a.key.lexicographicallyPrecedes(b.key)
+            }?.key
+    }
+
+    /// Sends the group's segment from its current iteration; false if the peer is unreachable (then lost).
+    func send(group g: Int, length: Int, to id: [UInt8]) -> Bool {
+        let a = Assignment(job: spec.id, group: g, chains: groups[g].chains, firstIteration: groups[g].iteration,
+                           length: length, checkpoints: groups[g].checkpoints)
+        guard (try? transport.send(WireCodec.encode(.assign(a)), to: id)) == true else {
+            lose(id, reason: "unreachable")
+            return false
+        }
+        peers[id]?.outstanding.insert(g)
+        peers[id]?.lastSent = Date()
+        return true
+    }
+
+    /// Takes `id` off the groups' segments; a segment left with no peer is free again.
+    func release(_ outstanding: Set<Int>, from id: [UInt8], reason: String) {
+        for g in outstanding.sorted() {
+            peers[id]?.outstanding.remove(g)
+            guard var out = groups[g].out, out.peers.contains(id) else { continue }
+            out.peers.removeAll { $0 == id }
+            groups[g].out = out.peers.isEmpty ? nil : out
+            guard out.peers.isEmpty else { continue }
             report.reassigned += 1
             logger.info("group \(g) (chains \(groups[g].chains.first!)…\(groups[g].chains.last!)) reassigned from iteration \(groups[g].iteration): \(reason)")
         }
@@ -389,7 +539,53 @@ public final class Coordinator {
         guard let p = peers.removeValue(forKey: id) else { return }
         report.lost += 1
         logger.warning("worker lost: \(p.ready.name) on \(p.ready.host) (\(reason)); \(peers.count) connected")
-        release(p.outstanding, reason: "\(p.ready.name) lost")
+        release(p.outstanding, from: id, reason: "\(p.ready.name) lost")
+    }
+
+    /// The time a segment of `length` iterations is given before it counts as overdue.
+    func deadline(length: Int) -> Double {
+        guard let slowest else { return 10 * settings.deadlineFloor }
+        return max(settings.deadlineFloor, settings.deadlineFactor * slowest * Double(length))
+    }
+
+    /// Overdue segments go to a second worker as well (whichever identical result comes
+    /// first is taken); a worker that misses ``FarmSettings/strikes`` deadlines in a row is
+    /// dropped from the job: alive and heartbeating is not enough, it must deliver.
+    func checkDeadlines(_ now: Date) {
+        for g in groups.indices {
+            guard let out = groups[g].out, out.peers.count == 1, let sent = out.sent[out.peers[0]],
+                  now.timeIntervalSince(sent) > deadline(length: out.length) else { continue }
+            let late = out.peers[0]
+            report.overdueSegments += 1
+            let name = peers[late]?.ready.name ?? "?"
+            peers[late]?.strikes += 1
+            if let backup = leastLoaded(excluding: [late]), send(group: g, length: out.length, to: backup) {
+                groups[g].out?.peers.append(backup)
+                groups[g].out?.sent[backup] = now
+                logger.warning("group \(g)'s segment from iteration \(groups[g].iteration) is overdue on \(name) (\(Int(now.timeIntervalSince(sent))) s); also sent to \(peers[backup]?.ready.name ?? "?")")
+            } else {
+                groups[g].out?.sent[late] = now  // nobody else to ask: give it another deadline
+            }
+            if let p = peers[late], p.strikes >= settings.strikes {
+                dropped.insert(late)
+                report.droppedWorkers += 1
+                _ = try? transport.send(WireCodec.encode(.failure(WireFailure(kind: "dropped", message: "dropped from this job for missing \(settings.strikes) segment deadlines in a row"))), to: late)
+                lose(late, reason: "dropped: missed \(p.strikes) segment deadlines in a row")
+            }
+        }
+    }
+
+    /// The job's error when a group's segment failed on ``FarmSettings/failuresPerGroup``
+    /// workers, or that often on the only workers there are: the job, not a worker, is at fault.
+    func checkFailures() throws -> RunError? {
+        for group in groups where !group.failures.isEmpty {
+            let workers = Set(group.failures.map(\.worker))
+            let everyone = Set(peers.values.map(\.ready.name)).isSubset(of: workers)
+            guard workers.count >= settings.failuresPerGroup || (everyone && group.failures.count >= settings.failuresPerGroup) else { continue }
+            let last = group.failures.last!
+            return RunError("worker \(last.worker): \(last.message) (chains \(group.chains.first!)…\(group.chains.last!) failed on \(workers.sorted().joined(separator: ", ")))")
+        }
+        return nil
     }
 
     func expireSilentPeers(_ now: Date) {

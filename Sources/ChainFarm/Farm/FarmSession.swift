@@ -12,6 +12,8 @@ public struct FarmSession {
     public var directory: RunDirectory
     public var journal: Journal
     public var replay: [[[UInt8]]]
+    /// What `--resume` found damaged in the journal (skipped; those segments run again).
+    public var damage: [Journal.Damage] = []
 
     /// Checks the job against its models (before any chain runs) and opens the journal.
     /// - Parameters:
@@ -38,7 +40,8 @@ public struct FarmSession {
         directory = RunDirectory(path: output ?? job.output)
         let journalPath = (directory.path as NSString).appendingPathComponent(Journal.fileName)
         if resume || (resumeIfPresent && FileManager.default.fileExists(atPath: journalPath)) {
-            let (j, header, records) = try Journal.resume(at: journalPath)
+            let (j, header, records, damage) = try Journal.resume(at: journalPath)
+            self.damage = damage
             guard header.jobSHA256 == job.sha256 else {
                 throw RunError("\(journalPath) belongs to another version of the job (sha256 \(header.jobSHA256.prefix(12))…, this file \(job.sha256.prefix(12))…); resume with the job file it was started with", sysexit: .config)
             }

@@ -2,12 +2,31 @@ import Foundation
 
 /// The coordinator's append-only record of a job: a header, then every accepted
 /// segment result exactly as it came off the wire. Each record is
-/// `[u32 length][u32 crc32][payload]` and is fsync'd before the segment counts, so a
-/// coordinator that dies loses nothing it has acknowledged; `--resume` replays the
-/// records and continues. A torn record at the end (a crash mid-write) is cut off.
+/// `[u32 sync "PFR2"][u32 length][u32 crc32][payload]` and is fsync'd before the segment
+/// counts, so a coordinator that dies loses nothing it has acknowledged; `--resume`
+/// replays the records and continues. A torn record at the end (a crash mid-write) is cut
+/// off quietly. A damaged record elsewhere (its checksum fails) is skipped: the reader
+/// finds the next record by its sync word and CRC, keeps every valid record after it,
+/// reports what was skipped (``Damage``), and the journal is rewritten without it, so that
+/// only the damaged segment is computed again. Journals of format 1 (no sync words,
+/// `PFJOURNAL1`) are still read; in them a damaged record ends the replay, reported.
 public final class Journal {
     public static let fileName = "journal.pfj"
-    static let magic = Array("PFJOURNAL1\n".utf8)
+    static let magic = Array("PFJOURNAL2\n".utf8)
+    static let magicV1 = Array("PFJOURNAL1\n".utf8)
+    static let sync: UInt32 = 0x3252_4650  // "PFR2" little-endian
+
+    /// Bytes of a journal that could not be read back: where, how many, and how many
+    /// valid records followed (kept).
+    public struct Damage: Sendable, Equatable, CustomStringConvertible {
+        public var offset: Int
+        public var length: Int
+        public var recordsAfter: Int
+
+        public var description: String {
+            "a damaged record at byte \(offset) (\(length) bytes skipped); \(recordsAfter) valid records after it kept"
+        }
+    }
 
     public struct Header: Codable, Sendable, Equatable {
         public var format = "probefarm-journal/1"
@@ -28,12 +47,16 @@ public final class Journal {
 
     public let path: String
     let handle: FileHandle
+    /// Format 1 journals (resumed) go on without sync words.
+    let synced: Bool
     public private(set) var records = 0
+    /// The file's size: where the next record starts.
     public private(set) var bytes = 0
 
-    init(path: String, handle: FileHandle) {
+    init(path: String, handle: FileHandle, synced: Bool = true) {
         self.path = path
         self.handle = handle
+        self.synced = synced
     }
 
     deinit { try? handle.close() }
@@ -48,35 +71,79 @@ public final class Journal {
         }
         try h.seekToEnd()
         let j = Journal(path: path, handle: h)
+        j.bytes = magic.count
         try j.append([Array(try JSONEncoder().encode(header))])
         return j
     }
 
-    /// Opens an existing journal for `--resume`: its header and every intact record.
-    public static func resume(at path: String) throws -> (journal: Journal, header: Header, records: [[[UInt8]]]) {
+    /// Opens an existing journal for `--resume`: its header, every intact record, and what
+    /// was damaged (skipped; the file is rewritten without it, atomically).
+    public static func resume(at path: String) throws -> (journal: Journal, header: Header, records: [[[UInt8]]], damage: [Damage]) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RunError("\(path): no journal to resume (was the run started with this --output?)")
         }
         let all = [UInt8](data)
-        guard all.count >= magic.count, Array(all[0..<magic.count]) == magic else {
+        let synced: Bool
+        if all.starts(with: magic) { synced = true } else if all.starts(with: magicV1) { synced = false } else {
             throw RunError("\(path) is not a ProbeFarm journal")
         }
         var offset = magic.count
-        var records = [[[UInt8]]]()
-        while let (frames, next) = readRecord(all, at: offset) {
-            records.append(frames)
+        var records = [[[UInt8]]](), damage = [Damage]()
+        while offset < all.count {
+            if let (frames, next) = readRecord(all, at: offset, synced: synced) {
+                records.append(frames)
+                damage.indices.last.map { damage[$0].recordsAfter += 1 }
+                offset = next
+                continue
+            }
+            // A torn tail (no valid record follows) is cut quietly; a damaged record in the
+            // middle is skipped up to the next valid one.
+            guard synced, let next = nextRecord(all, after: offset) else {
+                if !tornTail(all, at: offset + (synced ? 4 : 0)) {
+                    damage.append(Damage(offset: offset, length: all.count - offset, recordsAfter: 0))
+                }
+                break
+            }
+            damage.append(Damage(offset: offset, length: next - offset, recordsAfter: 0))
             offset = next
         }
         guard let first = records.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first.first ?? [])) else {
             throw RunError("\(path): the journal's header is unreadable")
         }
+        if damage.contains(where: { $0.recordsAfter > 0 }) {
+            // Rewrite the valid records, then put the copy in place of the damaged file.
+            let copy = path + ".rewrite"
+            try? FileManager.default.removeItem(atPath: copy)
+            let j = try create(at: copy, header: header)
+            for r in records.dropFirst() { try j.append(r) }
+            try j.handle.close()
+            guard rename(copy, path) == 0 else { throw RunError("\(path): cannot replace the damaged journal: \(String(cString: strerror(errno)))") }
+            return try (resume(at: path).journal, header, Array(records.dropFirst()), damage)
+        }
         guard let h = FileHandle(forUpdatingAtPath: path) else { throw RunError("cannot open \(path) for writing") }
         if offset < all.count { try h.truncate(atOffset: UInt64(offset)) }  // a torn last record
         try h.seekToEnd()
-        let j = Journal(path: path, handle: h)
+        let j = Journal(path: path, handle: h, synced: synced)
         j.records = records.count
         j.bytes = offset
-        return (j, header, Array(records.dropFirst()))
+        return (j, header, Array(records.dropFirst()), damage)
+    }
+
+    /// The offset of the next valid record after a damaged one at `offset`, if any.
+    static func nextRecord(_ b: [UInt8], after offset: Int) -> Int? {
+        var at = offset + 1
+        while at + 12 <= b.count {
+            if b[at] == 0x50, get(UInt32.self, b, at) == sync, readRecord(b, at: at, synced: true) != nil { return at }
+            at += 1
+        }
+        return nil
+    }
+
+    /// Whether the unreadable bytes at `offset` look like a record cut short
+    /// (its length runs past the end of the file) rather than one damaged in place.
+    static func tornTail(_ b: [UInt8], at offset: Int) -> Bool {
+        guard let length = get(UInt32.self, b, offset) else { return true }
+        return offset + 8 + Int(length) > b.count
     }
 
     /// Appends one record and makes it durable. The frames are written where they lie
@@ -98,16 +165,17 @@ public final class Journal {
         }
         guard payloadCount <= Int(UInt32.max) else { throw RunError("\(path): a record of \(payloadCount) bytes is too large") }
         var head = [UInt8]()
+        if synced { Self.put(Self.sync, into: &head) }
         Self.put(UInt32(payloadCount), into: &head)
         Self.put(CRC32.finish(crc), into: &head)
         head += lengths
         try write([head] + zip(prefixes, frames).flatMap { [$0, $1] })
-        try handle.synchronize()
+        do { try handle.synchronize() } catch { throw RunError("\(path): cannot sync: \(error)", sysexit: .ioError) }
         // On disk now; the journal is read back only to resume, so its pages need not
         // crowd the page cache (reclaiming gigabytes of them costs more than the writes).
         _ = posix_fadvise(handle.fileDescriptor, 0, 0, POSIX_FADV_DONTNEED)
         records += 1
-        bytes += 8 + payloadCount
+        bytes += head.count - lengths.count + payloadCount
     }
 
     /// Writes every buffer in order, however the kernel splits the work.
@@ -119,7 +187,7 @@ public final class Journal {
             let written = Self.withIOVecs(Array(batch)) { writev(fd, $0, Int32($1)) }
             guard written >= 0 else {
                 if errno == EINTR { continue }
-                throw RunError("\(path): write failed: \(String(cString: strerror(errno)))")
+                throw RunError("\(path): write failed: \(String(cString: strerror(errno)))", sysexit: .ioError)
             }
             var left = written
             while left > 0, let (buffer, offset) = pending.first {
@@ -160,7 +228,12 @@ public final class Journal {
         return v
     }
 
-    static func readRecord(_ b: [UInt8], at offset: Int) -> ([[UInt8]], Int)? {
+    static func readRecord(_ b: [UInt8], at offset: Int, synced: Bool) -> ([[UInt8]], Int)? {
+        var offset = offset
+        if synced {
+            guard get(UInt32.self, b, offset) == sync else { return nil }
+            offset += 4
+        }
         guard let length = get(UInt32.self, b, offset), let crc = get(UInt32.self, b, offset + 4) else { return nil }
         let start = offset + 8, end = start + Int(length)
         guard end <= b.count else { return nil }

@@ -99,20 +99,46 @@ extension Job {
     public static let termKinds: Set<String> = ["fixed-label", "fixed-value", "risky", "entropy", "sensitive",
                                                 "contrast", "level-set", "localize"]
 
+    /// Upper bounds on a job's sizes, checked before anything is allocated (JOBSPEC §2).
+    public enum Limits {
+        public static let chains = 100_000
+        public static let batch = 4_096
+        /// warm-up, draws and stop.max-draws, each.
+        public static let iterations = 10_000_000
+        public static let initCandidates = 10_000
+        public static let leapfrogSteps = 10_000
+    }
+
     /// Reads and validates the form of a job file.
     public static func load(_ path: String) throws(JobError) -> Job {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw JobError(file: path, "cannot read the job file", sysexit: .noInput) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw JobError(file: path, "is not a regular file", sysexit: .noInput) }
+        guard info.st_size <= maxFileBytes else {
+            throw JobError(file: path, "is \(info.st_size) bytes; a job file is at most \(maxFileBytes) bytes")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw JobError(file: path, "cannot read the job file", sysexit: .noInput)
         }
+        let bytes = [UInt8](data)
+        if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) {
+            throw JobError(file: path, "is UTF-16 text; save it as UTF-8")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw JobError(file: path, "is not UTF-8 text") }
         let directory = URL(fileURLWithPath: path).absoluteURL.deletingLastPathComponent().path
-        return try parse(String(decoding: data, as: UTF8.self), file: path, directory: directory)
+        return try parse(text, file: path, directory: directory)
     }
+
+    /// The largest job file read (a job is a few hundred bytes).
+    public static let maxFileBytes = 1 << 20
 
     /// Reads and validates the form of a job file's text; relative paths in it are
     /// relative to `directory`.
     public static func parse(_ text: String, file path: String, directory: String) throws(JobError) -> Job {
         let document: JobDocument
-        do { document = try JobDocument(yaml: text) } catch {
+        do { document = try JobDocument(yaml: text) } catch let error as JobDocument.TooLarge {
+            throw JobError(file: path, "\(error)")
+        } catch {
             throw JobError(file: path, "not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
         return try parse(document, file: path, directory: directory, sha256: SHA256.hex(Array(text.utf8)))
@@ -222,7 +248,7 @@ extension Job {
         }
 
         let temperature = try p.number(root, "temperature", at: "") ?? 1
-        guard temperature > 0 else { throw p.fail("temperature", "must be positive") }
+        guard temperature > 0, temperature.isFinite else { throw p.fail("temperature", "must be a finite positive number") }
         var sampler = SamplerSettings()
         var batch = 4, initCandidates = 16
         if let s = root["sampler"] {
@@ -269,11 +295,11 @@ extension Job {
                 tempering = SamplerSettings.Tempering(replicas: replicas, maxTemperature: hottest)
             }
             sampler = SamplerSettings(
-                method: method, warmup: try p.int(sm, "warmup", at: "sampler", minimum: 0) ?? 1000,
-                draws: try p.int(sm, "draws", at: "sampler", minimum: 4) ?? 2000, targetAcceptance: acceptance,
-                leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1) ?? 10,
+                method: method, warmup: try p.int(sm, "warmup", at: "sampler", minimum: 0, maximum: Limits.iterations) ?? 1000,
+                draws: try p.int(sm, "draws", at: "sampler", minimum: 4, maximum: Limits.iterations) ?? 2000, targetAcceptance: acceptance,
+                leapfrogSteps: try p.int(sm, "leapfrog-steps", at: "sampler", minimum: 1, maximum: Limits.leapfrogSteps) ?? 10,
                 maxTreeDepth: depth, initialStepSize: step, metric: metric, annealFrom: anneal, tempering: tempering)
-            batch = try p.int(sm, "batch", at: "sampler", minimum: 1) ?? 4
+            batch = try p.int(sm, "batch", at: "sampler", minimum: 1, maximum: Limits.batch) ?? 4
             for (key, path) in [("pool-metric", \SamplerSettings.poolMetric), ("restart-stranded", \SamplerSettings.restartStranded)] {
                 guard let v = sm[key] else { continue }
                 guard let b = v as? Bool else { throw p.fail("sampler.\(key)", "must be true or false") }
@@ -287,11 +313,11 @@ extension Job {
                     throw p.fail("sampler.tempering", "does not combine with method de (its moves would mix temperatures); use nuts, hmc, mala or rwm")
                 }
             }
-            initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1) ?? 16
+            initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1, maximum: Limits.initCandidates) ?? 16
         } else {
             sampler.annealFrom = 0.01
         }
-        let chains = try p.int(root, "chains", at: "", minimum: 1) ?? 4
+        let chains = try p.int(root, "chains", at: "", minimum: 1, maximum: Limits.chains) ?? 4
         if sampler.method == .de, chains % batch != 0 && chains % batch < DifferentialEvolution.minimumBatch || chains < DifferentialEvolution.minimumBatch {
             throw p.fail("chains", "\(chains) chains in batches of \(batch) leave a batch of \(chains < batch ? chains : chains % batch); differential evolution needs ≥ \(DifferentialEvolution.minimumBatch) in every batch")
         }
@@ -302,8 +328,10 @@ extension Job {
             stop = StopRule(rhat: try p.number(sm, "rhat", at: "stop") ?? 1.01,
                             essBulk: try p.number(sm, "ess-bulk", at: "stop") ?? 400,
                             essTail: try p.number(sm, "ess-tail", at: "stop") ?? 400,
-                            maxDraws: try p.int(sm, "max-draws", at: "stop", minimum: 4) ?? 10 * sampler.draws)
+                            maxDraws: try p.int(sm, "max-draws", at: "stop", minimum: 4, maximum: Limits.iterations) ?? min(Limits.iterations, 10 * sampler.draws))
             if stop!.maxDraws < sampler.draws { throw p.fail("stop.max-draws", "is below sampler.draws (\(sampler.draws))") }
+            guard stop!.rhat > 1, stop!.rhat.isFinite else { throw p.fail("stop.rhat", "must be a number above 1 (R-hat is never below 1; 1.01 is usual)") }
+            guard stop!.essBulk >= 0, stop!.essTail >= 0 else { throw p.fail(stop!.essBulk < 0 ? "stop.ess-bulk" : "stop.ess-tail", "must not be negative") }
         }
         let name = (root["name"] as? String) ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var seed: UInt64 = 1
@@ -330,12 +358,13 @@ extension Job {
         func number(_ d: [String: Any], _ k: String, at key: String) throws(JobError) -> Double? {
             guard let v = d[k] else { return nil }
             if let i = v as? Int { return Double(i) }
-            guard let x = v as? Double else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be a number") }
+            guard let x = v as? Double, x.isFinite else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be a finite number") }
             return x
         }
-        func int(_ d: [String: Any], _ k: String, at key: String, minimum: Int) throws(JobError) -> Int? {
+        func int(_ d: [String: Any], _ k: String, at key: String, minimum: Int, maximum: Int = Int.max) throws(JobError) -> Int? {
             guard let v = d[k] else { return nil }
-            guard let i = v as? Int, i >= minimum else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be an integer ≥ \(minimum)") }
+            let limit = maximum == Int.max ? "" : " and ≤ \(maximum)"
+            guard let i = v as? Int, i >= minimum, i <= maximum else { throw fail(key.isEmpty ? k : "\(key).\(k)", "must be an integer ≥ \(minimum)\(limit)") }
             return i
         }
         func bounds(_ v: Any?, dimension: Int, at key: String) throws(JobError) -> Bounds {

@@ -29,9 +29,43 @@ public enum JobDocument: Sendable, Equatable {
         }
     }
 
-    /// Parses YAML text.
+    /// The most values a job file may expand to (aliases counted at every use), and the
+    /// deepest nesting: a job is a few dozen values, an "alias bomb" billions.
+    public static let maxValues = 100_000
+    public static let maxDepth = 64
+
+    /// A job file beyond ``maxValues`` or ``maxDepth``.
+    public struct TooLarge: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Parses YAML text. The composed tree (aliases shared, not copied) is measured first:
+    /// a document that would expand past the limits is refused before it is built.
     public init(yaml text: String) throws {
+        if let root = try Yams.compose(yaml: text) {
+            var budget = Self.maxValues
+            try Self.measure(root, depth: 1, budget: &budget)
+        }
         self.init(resolved: try Yams.load(yaml: text) ?? NSNull())
+    }
+
+    static func measure(_ node: Node, depth: Int, budget: inout Int) throws {
+        guard depth <= maxDepth else { throw TooLarge(description: "nested deeper than \(maxDepth) levels") }
+        budget -= 1
+        guard budget >= 0 else {
+            throw TooLarge(description: "expands to more than \(maxValues) values (aliases are counted at every use)")
+        }
+        switch node {
+        case .mapping(let m):
+            for (k, v) in m {
+                try measure(k, depth: depth + 1, budget: &budget)
+                try measure(v, depth: depth + 1, budget: &budget)
+            }
+        case .sequence(let items):
+            for v in items { try measure(v, depth: depth + 1, budget: &budget) }
+        default:
+            break
+        }
     }
 
     /// Wraps a value as Yams loads it: `[AnyHashable: Any]`, `[Any]`, `Int`, `Double`,

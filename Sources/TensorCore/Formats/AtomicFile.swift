@@ -5,7 +5,12 @@ import Foundation
 public enum AtomicFile {
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var reason: String
+        /// The errno behind it (0 if none).
+        public var code: Int32 = 0
         public var description: String { reason }
+        /// Out of space (or quota) is an I/O error (74) wherever it happens; anything else
+        /// means the output cannot be created (73).
+        public var sysexit: Sysexit { code == ENOSPC || code == EDQUOT ? .ioError : .cantCreate }
     }
 
     public static func write(_ data: Data, to path: String) throws {
@@ -14,7 +19,7 @@ public enum AtomicFile {
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else {
-            throw Failure(reason: "cannot create a file in \(dir): \(String(cString: strerror(errno)))")
+            throw Failure(reason: "cannot create a file in \(dir): \(String(cString: strerror(errno)))", code: errno)
         }
         var ok = true
         data.withUnsafeBytes { raw in
@@ -29,8 +34,9 @@ public enum AtomicFile {
         if ok { ok = fsync(fd) == 0 }
         close(fd)
         guard ok, rename(tmp, path) == 0 else {
+            let code = ok ? errno : err
             unlink(tmp)
-            throw Failure(reason: "cannot write: \(String(cString: strerror(ok ? errno : err)))")
+            throw Failure(reason: "cannot write: \(String(cString: strerror(code)))", code: code)
         }
     }
 }

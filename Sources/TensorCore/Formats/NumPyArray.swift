@@ -224,7 +224,7 @@ extension NumPyArray {
         do {
             try AtomicFile.write(Data(encoded()), to: path)
         } catch let e as AtomicFile.Failure {
-            throw NumPyFormatError(path: path, reason: e.reason, sysexit: .cantCreate)
+            throw NumPyFormatError(path: path, reason: e.reason, sysexit: e.sysexit)
         }
     }
 }
