@@ -115,6 +115,46 @@ struct MalformedWeightFileTests {
         Case(testDescription: "no architecture", bytes: {
             editHeader { h in h["__metadata__"] = [String: String]() }
         }, mentions: ["probefarm.architecture"]),
+        Case(testDescription: "a tensor with a dimension of size 0", bytes: {
+            editHeader { h in
+                var e = h["0.bias"] as! [String: Any]
+                e["shape"] = [0]
+                e["data_offsets"] = [0, 0]
+                h["0.bias"] = e
+            }
+        }, mentions: ["0.bias", "size 0"]),
+        Case(testDescription: "a NaN weight", bytes: {
+            // 0.weight's data starts 24 bytes into the data section.
+            var b = valid; let at = 8 + headerLength(valid) + 24 + 4 * 5
+            b[at] = 0; b[at + 1] = 0; b[at + 2] = 0xC0; b[at + 3] = 0x7F; return b
+        }, mentions: ["0.weight", "non-finite", "element 5"]),
+        Case(testDescription: "an infinite weight", bytes: {
+            var b = valid; let at = 8 + headerLength(valid) + 412
+            withUnsafeBytes(of: Float(1e38).bitPattern.littleEndian) { for i in 0..<4 { b[at + i] = $0[i] } }
+            withUnsafeBytes(of: Float.infinity.bitPattern.littleEndian) { for i in 0..<4 { b[at + 4 + i] = $0[i] } }
+            return b
+        }, mentions: ["10.weight", "non-finite", "element 1"]),
+        Case(testDescription: "a tensor named twice in the header", bytes: {
+            let n = headerLength(valid)
+            var text = String(decoding: valid[8..<(8 + n)], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+            text.removeFirst()
+            text = "{\"0.bias\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[312,336]}," + text
+            var json = Array(text.utf8)
+            while json.count % 8 != 0 { json.append(0x20) }
+            var out = [UInt8]()
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { out += $0 }
+            return out + json + valid[(8 + n)...]
+        }, mentions: ["twice"]),
+        Case(testDescription: "tensors that overlap", bytes: {
+            editHeader { h in
+                var e = h["1.bias"] as! [String: Any]
+                e["data_offsets"] = [300, 324]
+                h["1.bias"] = e
+            }
+        }, mentions: ["overlap", "1.bias"]),
+        Case(testDescription: "a probability output from a layer of 5", bytes: {
+            editArchitecture { a in a["output"] = "probability" }
+        }, mentions: ["probability", "[5]"]),
         Case(testDescription: "data edited after hashing", bytes: {
             var b = hashed; b[b.count - 5] ^= 0x40; return b
         }, mentions: ["hash"]),
@@ -134,6 +174,20 @@ struct MalformedWeightFileTests {
                 #expect(line.contains(word), "\(c.testDescription): '\(line)' lacks '\(word)'")
             }
         }
+    }
+
+    @Test("NaN in the input propagates through relu, max pooling and linear layers, as in PyTorch")
+    func nanPropagates() throws {
+        let model = try Model.load(Fixtures.url("NeuralModelsTests", "torch/cnn.safetensors").path)
+        var x = [Float](repeating: 0.5, count: model.inputShape.reduce(1, *))
+        x[0] = .nan
+        let y = model.network(Tensor(shape: [1] + model.inputShape, scalars: x)).scalars
+        let allNaN = y.allSatisfy { $0.isNaN }
+        #expect(allNaN, "\(y)")
+        // Negative control: without the NaN every output is a number.
+        x[0] = 0.5
+        let finite = model.network(Tensor(shape: [1] + model.inputShape, scalars: x)).scalars.allSatisfy { $0.isFinite }
+        #expect(finite)
     }
 
     @Test("a missing file exits 66")

@@ -56,7 +56,7 @@ public struct Activation: Layer {
     /// y = f(x) for `count` elements: the kernel of ``forward(_:noise:)`` and of ``NetworkPass``.
     func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         switch kind {
-        case .relu: for i in 0..<count { y[i] = x[i] > 0 ? x[i] : 0 }
+        case .relu: for i in 0..<count { y[i] = x[i] < 0 ? 0 : x[i] }  // NaN stays NaN, as in PyTorch
         case .leakyReLU(let a): for i in 0..<count { y[i] = x[i] > 0 ? x[i] : a * x[i] }
         case .sigmoid: for i in 0..<count { y[i] = Self.sigmoid(x[i]) }
         case .tanh: for i in 0..<count { y[i] = Foundation.tanh(x[i]) }

@@ -61,6 +61,15 @@ public struct Model: Sendable {
                 throw ModelError(.shapeMismatch, path: path, "\(error)")
             }
         }
+        let width = networks[0].outputShape.reduce(1, *)
+        let expected: (ok: Bool, what: String) = switch architecture.output {
+        case .logits: (width >= 2, "logits need at least 2 classes")
+        case .probability: (width == 1, "a probability output is one number (use logits for classes)")
+        case .value, .image: (width >= 1, "an output needs at least one number")
+        }
+        guard expected.ok else {
+            throw ModelError(.shapeMismatch, path: path, "output '\(architecture.output.rawValue)' but the last layer gives \(networks[0].outputShape) (\(width) numbers): \(expected.what)")
+        }
         return Model(path: path, architecture: architecture, members: networks, metadata: file.metadata,
                      sha256: file.metadata[hashKey]?.lowercased() ?? file.dataSHA256())
     }

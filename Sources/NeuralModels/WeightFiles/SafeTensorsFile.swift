@@ -105,11 +105,20 @@ public struct SafeTensorsFile: Sendable {
                 guard !o, p <= dataSize else { throw fail("tensor '\(name)': shape \(shape) is larger than the file") }
                 count = p
             }
+            guard !shape.contains(0) else { throw fail("tensor '\(name)': shape \(shape) has a dimension of size 0") }
             guard offsets[1] - offsets[0] == count * dtype.size else {
                 throw fail("tensor '\(name)': \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtypeName) (expected \(count * dtype.size))")
             }
             entries[name] = Entry(name: name, dtype: dtype, shape: shape,
                                   range: (dataStart + offsets[0])..<(dataStart + offsets[1]))
+        }
+        // JSON objects with a key twice parse to one entry: count the entries' descriptions.
+        let described = String(decoding: headerData, as: UTF8.self).components(separatedBy: "\"data_offsets\"").count - 1
+        guard described <= entries.count else { throw fail("the header names a tensor twice (\(described) tensor entries, \(entries.count) names)") }
+        // Tensors may not share bytes.
+        let ordered = entries.values.filter { !$0.range.isEmpty }.sorted { $0.range.lowerBound < $1.range.lowerBound }
+        for (a, b) in zip(ordered, ordered.dropFirst()) where b.range.lowerBound < a.range.upperBound {
+            throw fail("tensors '\(a.name)' and '\(b.name)' overlap in the file (bytes \(b.range.lowerBound)..<\(a.range.upperBound))")
         }
         return SafeTensorsFile(path: path, mapping: mapping, entries: entries, metadata: metadata, dataStart: dataStart)
     }
@@ -153,8 +162,17 @@ public struct SafeTensorsFile: Sendable {
             shape.removeFirst()
             start += member * shape.reduce(1, *) * e.dtype.size
         }
+        let t = convert(e, shape: shape, at: mapping.base + start)
+        let bad = t.withUnsafeBufferPointer { $0.firstIndex { !$0.isFinite } }
+        if let bad {
+            throw ModelError(.malformedFile, path: path, "tensor '\(name)'\(member.map { " (ensemble member \($0))" } ?? "") holds a non-finite value (NaN or ±inf as F32) at element \(bad)")
+        }
+        return t
+    }
+
+    /// The tensor's elements at `raw` as F32 (aligned F32 borrowed, not copied).
+    func convert(_ e: Entry, shape: [Int], at raw: UnsafeRawPointer) -> Tensor {
         let count = shape.reduce(1, *)
-        let raw = mapping.base + start
         switch e.dtype {
         case .F32 where Int(bitPattern: raw) % MemoryLayout<Float>.alignment == 0:
             let storage = TensorStorage.borrowing(raw.assumingMemoryBound(to: Float.self), count: count, owner: mapping)
