@@ -22,10 +22,15 @@ struct FarmOptions: ParsableArguments {
                                discussion: "Once segments are measured the deadline is 4× the slowest seconds per iteration seen, if longer; before, 10× this. A worker that misses 3 deadlines in a row is dropped from the job."))
     var minDeadline = 60.0
 
+    @Option(help: ArgumentHelp("The share of segments computed again by a second worker and compared byte for byte (0 to 1; 0: none).",
+                               discussion: "Every worker's first segment is checked too. A worker whose result does not verify is dropped and its unverified segments are computed again; with no second worker the coordinator checks itself."))
+    var verify = 0.05
+
     @Flag(name: .shortAndLong, help: "Log every farm event (workers joining, leaving, chains reassigned).")
     var verbose = false
 
     func validate() throws {
+        guard (0...1).contains(verify) else { throw ValidationError("--verify must be a share between 0 and 1") }
         guard minDeadline > 0, minDeadline.isFinite else { throw ValidationError("--min-deadline must be a positive number of seconds") }
         guard segment >= 1 else { throw ValidationError("--segment must be at least 1") }
         guard heartbeat > 0, heartbeat <= 60 else { throw ValidationError("--heartbeat must be in (0, 60] seconds") }
@@ -38,6 +43,7 @@ struct FarmOptions: ParsableArguments {
         s.heartbeat = heartbeat
         s.liveness = liveness
         s.deadlineFloor = minDeadline
+        s.verify = verify
         return s
     }
 }

@@ -31,6 +31,10 @@ public struct FarmSettings: Sendable {
     public var failuresPerGroup = 3
     /// The most segments one worker is given at once, whatever capacity it claims.
     public var maxCapacity = 16
+    /// The share of accepted segments computed again by a second worker (or, with no
+    /// other worker, by the coordinator) and compared byte for byte; every worker's first
+    /// accepted segment is checked as well. 0 checks nothing.
+    public var verify = 0.05
 
     public init() {}
 
@@ -74,6 +78,15 @@ public struct FarmReport: Sendable, Codable {
     public var overdueSegments = 0
     /// Workers dropped for missing deadlines again and again.
     public var droppedWorkers = 0
+    /// Segments computed twice and found identical (``FarmSettings/verify``).
+    public var verifiedSegments = 0
+    /// Workers whose results did not verify; their unverified segments were discarded.
+    public var faultyWorkers = 0
+    /// Segments discarded with a faulty worker's (and those built on them) and run again.
+    public var discardedSegments = 0
+    /// Segments picked for verification that could not be checked or settled: no other
+    /// worker nor the coordinator on the same OpenBLAS kernels, or all three differed.
+    public var uncheckedSegments = 0
     /// Handshakes that failed (broken ZMTP, CURVE errors, ZAP refusals).
     public var refusedConnections = 0
     /// Workers whose CURVE key is not on the allow-list.
@@ -122,6 +135,8 @@ public final class Coordinator {
         var outstanding = Set<Int>()
         /// Deadlines missed in a row.
         var strikes = 0
+        /// Whether one of its segments has been picked for verification.
+        var checked = false
     }
 
     /// A file served to workers by content hash.
@@ -141,7 +156,7 @@ public final class Coordinator {
     var groups: [Group]
     var peers = [[UInt8]: Peer]()
     var draws: RunDraws
-    public private(set) var report = FarmReport()
+    public internal(set) var report = FarmReport()
     /// Routing ids of workers dropped from this job (their READY is refused).
     var dropped = Set<[UInt8]>()
     /// Journaled segments that follow a damaged record, by group and first iteration:
@@ -150,6 +165,14 @@ public final class Coordinator {
     /// The slowest accepted segment, in seconds per iteration (sent to accepted).
     var slowest: Double?
     var warnedResults = 0
+    /// Per group, the segments accepted, in order, with what each started from.
+    var ledger: [[LedgerEntry]]
+    /// Accepted segments being computed again (``FarmSettings/verify``).
+    var checks = [Check]()
+    /// The coordinator's own run of a segment: a check with no other worker, or an arbiter.
+    var local: LocalRun?
+    /// Rollbacks so far: a convergence check started before one is stale.
+    var rollbacks = 0
     var converged: Bool? = nil
     var lastCheck: (maxRHat: Double?, minBulk: Double?, minTail: Double?) = (nil, nil, nil)
     var warnedMalformed = 0
@@ -168,6 +191,7 @@ public final class Coordinator {
         let size = max(1, job.batch)
         groups = stride(from: 0, to: job.chains, by: size).map { Group(chains: Array($0..<min($0 + size, job.chains))) }
         draws = RunDraws(chains: job.chains, dimension: plan.target.dimension)
+        ledger = Array(repeating: [], count: groups.count)
 
         // The files workers fetch, by content.
         var refs = [FileRef](), served = [String: Served]()
@@ -183,6 +207,13 @@ public final class Coordinator {
         spec = JobSpec(id: job.sha256, fileName: (job.file as NSString).lastPathComponent, document: job.document, files: refs)
 
         for frames in replay {
+            if let rollback = Rollback.decode(frames) {
+                guard groups.indices.contains(rollback.group), let k = ledger[rollback.group].firstIndex(where: { $0.firstIteration == rollback.iteration }) else {
+                    throw RunError("\(journal.path): a rollback of group \(rollback.group) to iteration \(rollback.iteration) that no record explains")
+                }
+                try roll(back: rollback.group, to: k, journaled: true)
+                continue
+            }
             guard case .result(let r)? = try? WireCodec.decode(frames) else { throw RunError("\(journal.path): a record is not a segment result") }
             let g = r.header.group
             if accept(r) {
@@ -209,6 +240,7 @@ public final class Coordinator {
         let started = Date()
         var lastProgress = Date.distantPast
         var check: ConvergenceCheck? = nil
+        var checkGeneration = 0
         var finished = false
         let startIterations = groups.reduce(0) { $0 + $1.iteration * $1.chains.count }
         while !finished {
@@ -237,10 +269,14 @@ public final class Coordinator {
                 throw error
             }
             checkDeadlines(now)
+            try advanceChecks(now)
 
-            if groups.allSatisfy({ $0.iteration >= target && !$0.isOut }) {
+            if groups.allSatisfy({ $0.iteration >= target && !$0.isOut }) && checks.isEmpty && local == nil {
                 if let stop = plan.job.stop {
-                    if check == nil { check = ConvergenceCheck(draws.prefix(sampler.draws)) }
+                    if check == nil || checkGeneration != rollbacks {
+                        check = ConvergenceCheck(draws.prefix(sampler.draws))
+                        checkGeneration = rollbacks
+                    }
                     if let result = check!.result {
                         check = nil
                         lastCheck = result
@@ -400,6 +436,10 @@ public final class Coordinator {
             reject("a result from \(name) for a job or group that does not exist")
             return
         }
+        if let i = checks.firstIndex(where: { $0.verifier == id && $0.assignment.group == g && $0.assignment.firstIteration == r.header.firstIteration }) {
+            checked(i, digest: Self.digest(r), by: name)
+            return
+        }
         let wasGiven = peers[id]?.outstanding.remove(g) != nil
         guard let out = groups[g].out, out.peers.contains(id), r.header.firstIteration == groups[g].iteration else {
             if wasGiven, r.header.firstIteration < groups[g].iteration {
@@ -419,14 +459,22 @@ public final class Coordinator {
             release([g], from: id, reason: "\(name) sent an inconsistent result")
             return
         }
+        let given = Assignment(job: spec.id, group: g, chains: groups[g].chains, firstIteration: groups[g].iteration,
+                               length: out.length, checkpoints: groups[g].checkpoints)
         try journal.append(frames)
+        let k = ledger[g].count
         _ = accept(r)
+        ledger[g][k].worker = id
+        ledger[g][k].verified = false
+        pickForVerification(given, result: r, from: id)
         peers[id]?.strikes = 0
         let perIteration = Date().timeIntervalSince(out.sent[id] ?? Date()) / Double(max(1, out.length))
         slowest = max(slowest ?? 0, perIteration)
         for other in out.peers where other != id {
-            // Still on this segment (it was overdue): its copy will be a duplicate.
+            // Still on this segment (it was overdue): its copy will be a duplicate. The
+            // worker it was overdue on was beaten to it: a strike.
             peers[other]?.outstanding.remove(g)
+            if other == out.peers[0] { strike(other) }
         }
     }
 
@@ -476,6 +524,7 @@ public final class Coordinator {
     func accept(_ r: SegmentResult) -> Bool {
         guard isContinuation(r) else { return false }
         let g = r.header.group
+        ledger[g].append(LedgerEntry(firstIteration: r.header.firstIteration, length: r.header.length, input: groups[g].checkpoints))
         draws.append(r)
         groups[g].checkpoints = r.header.checkpoints
         groups[g].iteration = r.header.firstIteration + r.header.length
@@ -538,6 +587,7 @@ public final class Coordinator {
     func lose(_ id: [UInt8], reason: String) {
         guard let p = peers.removeValue(forKey: id) else { return }
         report.lost += 1
+        for i in checks.indices where checks[i].verifier == id { checks[i].verifier = nil }
         logger.warning("worker lost: \(p.ready.name) on \(p.ready.host) (\(reason)); \(peers.count) connected")
         release(p.outstanding, from: id, reason: "\(p.ready.name) lost")
     }
@@ -549,30 +599,31 @@ public final class Coordinator {
     }
 
     /// Overdue segments go to a second worker as well (whichever identical result comes
-    /// first is taken); a worker that misses ``FarmSettings/strikes`` deadlines in a row is
-    /// dropped from the job: alive and heartbeating is not enough, it must deliver.
+    /// first is taken).
     func checkDeadlines(_ now: Date) {
         for g in groups.indices {
             guard let out = groups[g].out, out.peers.count == 1, let sent = out.sent[out.peers[0]],
                   now.timeIntervalSince(sent) > deadline(length: out.length) else { continue }
             let late = out.peers[0]
-            report.overdueSegments += 1
-            let name = peers[late]?.ready.name ?? "?"
-            peers[late]?.strikes += 1
             if let backup = leastLoaded(excluding: [late]), send(group: g, length: out.length, to: backup) {
+                report.overdueSegments += 1
                 groups[g].out?.peers.append(backup)
                 groups[g].out?.sent[backup] = now
-                logger.warning("group \(g)'s segment from iteration \(groups[g].iteration) is overdue on \(name) (\(Int(now.timeIntervalSince(sent))) s); also sent to \(peers[backup]?.ready.name ?? "?")")
-            } else {
-                groups[g].out?.sent[late] = now  // nobody else to ask: give it another deadline
-            }
-            if let p = peers[late], p.strikes >= settings.strikes {
-                dropped.insert(late)
-                report.droppedWorkers += 1
-                _ = try? transport.send(WireCodec.encode(.failure(WireFailure(kind: "dropped", message: "dropped from this job for missing \(settings.strikes) segment deadlines in a row"))), to: late)
-                lose(late, reason: "dropped: missed \(p.strikes) segment deadlines in a row")
+                logger.warning("group \(g)'s segment from iteration \(groups[g].iteration) is overdue on \(peers[late]?.ready.name ?? "?") (\(Int(now.timeIntervalSince(sent))) s); also sent to \(peers[backup]?.ready.name ?? "?")")
             }
         }
+    }
+
+    /// A worker beaten to its own segment by the backup: alive and heartbeating is not
+    /// enough, it must deliver. ``FarmSettings/strikes`` in a row drop it from the job.
+    func strike(_ id: [UInt8]) {
+        guard let p = peers[id] else { return }
+        peers[id]?.strikes += 1
+        guard p.strikes + 1 >= settings.strikes else { return }
+        dropped.insert(id)
+        report.droppedWorkers += 1
+        _ = try? transport.send(WireCodec.encode(.failure(WireFailure(kind: "dropped", message: "dropped from this job for missing \(settings.strikes) segment deadlines in a row"))), to: id)
+        lose(id, reason: "dropped: beaten to \(settings.strikes) of its segments in a row by other workers")
     }
 
     /// The job's error when a group's segment failed on ``FarmSettings/failuresPerGroup``

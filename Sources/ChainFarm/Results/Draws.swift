@@ -51,6 +51,20 @@ public struct RunDraws: Sendable {
         gradientEvaluations += h.gradientEvaluations
     }
 
+    /// Cuts `chains` back to their first `n` draws (a rollback of unverified segments).
+    mutating func truncate(chains: [Int], to n: Int) {
+        for c in chains {
+            positions[c].removeSubrange(min(positions[c].count, n * dimension)...)
+            logAcceptance[c].removeSubrange(min(logAcceptance[c].count, n)...)
+            acceptance[c].removeSubrange(min(acceptance[c].count, n)...)
+            stepSize[c].removeSubrange(min(stepSize[c].count, n)...)
+            divergent[c].removeSubrange(min(divergent[c].count, n)...)
+            steps[c].removeSubrange(min(steps[c].count, n)...)
+            treeDepth[c].removeSubrange(min(treeDepth[c].count, n)...)
+            hamiltonian[c].removeSubrange(min(hamiltonian[c].count, n)...)
+        }
+    }
+
     /// The first `n` draws of every chain.
     public func prefix(_ n: Int) -> RunDraws {
         guard n < draws else { return self }
