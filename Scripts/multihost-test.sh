@@ -50,7 +50,7 @@ space:
   latent: {decoder: decoder, prior: standard-normal}
 probe:
   - level-set: {model: cnn, target: {ambiguous: [0, 6]}, sigma: 0.05}
-sampler: {method: mala, warmup: 300, draws: 300, batch: 4}
+sampler: {method: mala, warmup: 300, draws: 900, batch: 4}
 chains: 12
 JOB
 

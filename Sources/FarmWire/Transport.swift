@@ -17,4 +17,11 @@ public protocol WorkerTransport: AnyObject {
     func send(_ frames: [[UInt8]]) throws -> Bool
     /// Drops the connection and opens a new one (after the coordinator fell silent).
     func reconnect() throws
+    /// Connections that reached the coordinator but never completed the handshake (a
+    /// CURVE key it does not admit, the wrong server key, encryption on one side only).
+    var refusedHandshakes: Int { get }
+}
+
+extension WorkerTransport {
+    public var refusedHandshakes: Int { 0 }
 }

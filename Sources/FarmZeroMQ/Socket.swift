@@ -256,5 +256,7 @@ public struct MonitorEvent: Sendable {
     }
 
     public var isDisconnect: Bool { Int32(event) == ZMQ_EVENT_DISCONNECTED }
+    public var isConnected: Bool { Int32(event) == ZMQ_EVENT_CONNECTED }
+    public var isHandshakeSuccess: Bool { Int32(event) == ZMQ_EVENT_HANDSHAKE_SUCCEEDED }
     public var isAccepted: Bool { Int32(event) == ZMQ_EVENT_ACCEPTED }
 }

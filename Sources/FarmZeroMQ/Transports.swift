@@ -113,6 +113,10 @@ public final class DealerTransport: WorkerTransport {
     let routingID: [UInt8]
     let security: CurveSecurity?
     var socket: ZMQSocket
+    /// The socket's events: a connection that ends before its handshake succeeded was refused.
+    var monitor: ZMQSocket
+    var handshaking = false
+    public private(set) var refusedHandshakes = 0
 
     public init(connect endpoint: String, routingID: [UInt8], security: CurveSecurity? = nil,
                 context: ZMQContext = ZMQContext()) throws {
@@ -120,11 +124,15 @@ public final class DealerTransport: WorkerTransport {
         self.endpoint = endpoint
         self.routingID = routingID
         self.security = security
-        socket = try Self.open(context, endpoint, routingID, security)
+        (socket, monitor) = try Self.open(context, endpoint, routingID, security)
     }
 
-    static func open(_ context: ZMQContext, _ endpoint: String, _ id: [UInt8], _ security: CurveSecurity?) throws -> ZMQSocket {
+    static func open(_ context: ZMQContext, _ endpoint: String, _ id: [UInt8], _ security: CurveSecurity?) throws -> (ZMQSocket, ZMQSocket) {
         let s = try ZMQSocket(context, .dealer, linger: 100)
+        let monitorEndpoint = "inproc://probefarm-dealer-monitor-\(UInt64.random(in: 0...UInt64.max))"
+        try s.monitor(monitorEndpoint, events: ZMQ_EVENT_ALL)
+        let monitor = try ZMQSocket(context, .pair, linger: 0)
+        try monitor.connect(monitorEndpoint)
         try s.setRoutingID(id)
         try s.set(ZMQ_IMMEDIATE, Int32(1))
         try s.set(ZMQ_RECONNECT_IVL, Int32(200))
@@ -134,24 +142,40 @@ public final class DealerTransport: WorkerTransport {
             try s.makeCurveClient(publicKey: security.keys.publicKey, secretKey: security.keys.secretKey, serverKey: server)
         }
         try s.connect(endpoint)
-        return s
+        return (s, monitor)
     }
 
-    deinit { socket.close() }
+    deinit { close() }
 
-    public func close() { socket.close() }
+    public func close() {
+        socket.close()
+        monitor.close()
+    }
+
+    func drainMonitor() {
+        while let frames = try? monitor.receive(dontWait: true), let e = MonitorEvent.decode(frames) {
+            if e.isConnected { handshaking = true }
+            if e.isHandshakeSuccess { handshaking = false }
+            if e.isHandshakeFailure || (e.isDisconnect && handshaking) {
+                refusedHandshakes += 1
+                handshaking = false
+            }
+        }
+    }
 
     /// Closes after giving queued messages up to `seconds` to leave (a drained worker's
     /// last result and its goodbye).
     public func close(flushing seconds: Double) {
         try? socket.set(ZMQ_LINGER, Int32(seconds * 1000))
         socket.close()
+        monitor.close()
     }
 
     public func receive(timeout: Double) throws -> [[UInt8]]? {
         if let m = try socket.receive(dontWait: true) { return m }
-        guard try ZMQSocket.pollIn([socket], timeout: Int((timeout * 1000).rounded(.up)))[0] else { return nil }
-        return try socket.receive(dontWait: true)
+        let ready = try ZMQSocket.pollIn([socket, monitor], timeout: Int((timeout * 1000).rounded(.up)))
+        if ready[1] { drainMonitor() }
+        return ready[0] ? try socket.receive(dontWait: true) : nil
     }
 
     public func send(_ frames: [[UInt8]]) throws -> Bool {
@@ -163,7 +187,8 @@ public final class DealerTransport: WorkerTransport {
     }
 
     public func reconnect() throws {
-        socket.close()
-        socket = try Self.open(context, endpoint, routingID, security)
+        close()
+        (socket, monitor) = try Self.open(context, endpoint, routingID, security)
+        handshaking = false
     }
 }

@@ -303,7 +303,9 @@ struct WorkerCommand: ParsableCommand {
             the cache (by sha256, verified, then memory-mapped: workers on one host share one copy), \
             and runs the chain groups it is given, one batch at a time, heartbeating throughout. If \
             the coordinator falls silent the worker reconnects; it exits 0 when the coordinator says \
-            the job is done, 69 if the coordinator refuses it. On SIGTERM or SIGINT it drains: it \
+            the job is done or stopped (with --wait it waits for the next coordinator instead), 69 if \
+            the coordinator refuses it (a failed handshake three times before ever joining: its key \
+            is not on the allow-list, or the keys do not match). On SIGTERM or SIGINT it drains: it \
             takes no new work, sends the segment under way (within --drain seconds), tells the \
             coordinator it leaves (its chains go to others at once) and exits 0.
             """)
@@ -328,6 +330,9 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "On SIGTERM or SIGINT: seconds to finish and send the segment under way before leaving.")
     var drain = 20.0
+
+    @Flag(help: "When the job ends or its coordinator stops (to be resumed), wait for the next coordinator at --connect instead of exiting.")
+    var wait = false
 
     @Option(help: "A status file rewritten every heartbeat, for `probefarm health` probes.")
     var status: String?
@@ -358,6 +363,7 @@ struct WorkerCommand: ParsableCommand {
         settings.liveness = liveness
         settings.parent = parent
         settings.drainSeconds = drain
+        settings.waitForNext = wait
         settings.statusPath = status
         settings.stopRequested = { Termination.received.map(Termination.name) }
         Termination.install()

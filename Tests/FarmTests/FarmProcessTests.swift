@@ -257,6 +257,43 @@ struct FarmProcessTests {
         #expect(replayed >= starts.count - 2, "the records after the damaged one were replayed, not recomputed: \(replayed) of \(starts.count - 2)")
     }
 
+    @Test("worker --wait outlives a coordinator stopped by SIGTERM and serves its --resume; late joiners of a finished job are told so")
+    func waitingWorker() throws {
+        let (dir, job) = try Self.workspace("wait")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("cache").path
+        let reference = dir.appendingPathComponent("one").path
+        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet"])
+        try #require(r1.status == 0, "\(r1.stderr)")
+
+        let port = Self.freePort()
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let out = dir.appendingPathComponent("run").path
+        let args = ["coordinator", job, "--bind", endpoint, "-o", out, "--segment", "25", "--heartbeat", "0.5", "--quiet"]
+        let first = try CommandRunner.start(args, log: dir.appendingPathComponent("first.log").path)
+        let workerLog = dir.appendingPathComponent("worker.log").path
+        let worker = try CommandRunner.start(["worker", "--connect", endpoint, "--cache", cache, "--heartbeat", "0.5", "--wait"], log: workerLog)
+        defer { kill(worker.processIdentifier, SIGKILL) }
+        let journal = out + "/journal.pfj"
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline && ((try? FileManager.default.attributesOfItem(atPath: journal)[.size] as? Int) ?? 0) < 30_000 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(first.processIdentifier, SIGTERM)
+        #expect(CommandRunner.wait(first, timeout: 30) == 75)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(worker.isRunning, "the worker waits for the next coordinator")
+        let second = try CommandRunner.start(args + ["--resume"], log: dir.appendingPathComponent("second.log").path)
+        #expect(CommandRunner.wait(second, timeout: 240) == 0, "the waiting worker finished the resumed job")
+        try Self.expectIdentical(reference, out, "resumed with a waiting worker")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(worker.isRunning, "and waits again")
+        kill(worker.processIdentifier, SIGTERM)
+        #expect(CommandRunner.wait(worker, timeout: 30) == 0)
+        let text = (try? String(contentsOfFile: workerLog, encoding: .utf8)) ?? ""
+        #expect(text.contains("waiting for the next coordinator"), "\(text.suffix(1000))")
+    }
+
     @Test("a job with a stop rule ends when converged and says why")
     func stopRule() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")

@@ -93,6 +93,38 @@ struct FarmSecurityTests {
         #expect(FileManager.default.fileExists(atPath: out + "/samples.npy"))
     }
 
+    @Test("refused workers leave: a key not on the allow-list, no key, or the wrong coordinator key exit 69 with one line saying why")
+    func refusedWorkersLeave() throws {
+        let (dir, job) = try FarmProcessTests.workspace("refused")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let keys = dir.appendingPathComponent("keys").path, other = dir.appendingPathComponent("other").path
+        #expect(try CommandRunner.run(["keys", "generate", keys]).status == 0)
+        #expect(try CommandRunner.run(["keys", "generate", other]).status == 0)
+        // "stranger": its own pair, the right coordinator.pub; "wrong-server": an admitted worker key, another coordinator.pub.
+        let stranger = dir.appendingPathComponent("stranger").path, wrongServer = dir.appendingPathComponent("wrong-server").path
+        for d in [stranger, wrongServer] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        for f in ["worker.key", "worker.pub"] { try FileManager.default.copyItem(atPath: other + "/" + f, toPath: stranger + "/" + f) }
+        try FileManager.default.copyItem(atPath: keys + "/coordinator.pub", toPath: stranger + "/coordinator.pub")
+        for f in ["worker.key", "worker.pub"] { try FileManager.default.copyItem(atPath: keys + "/" + f, toPath: wrongServer + "/" + f) }
+        try FileManager.default.copyItem(atPath: other + "/coordinator.pub", toPath: wrongServer + "/coordinator.pub")
+
+        let port = FarmProcessTests.freePort()
+        let endpoint = "tcp://127.0.0.1:\(port)"
+        let coordinator = try CommandRunner.start(["coordinator", job, "--bind", endpoint, "-o", dir.appendingPathComponent("run").path,
+                                                   "--keys", keys, "--quiet"], log: dir.appendingPathComponent("coordinator.log").path)
+        defer { kill(coordinator.processIdentifier, SIGKILL) }
+        for (name, extra) in [("stranger", ["--keys", stranger]), ("wrong-server", ["--keys", wrongServer]), ("plain", [String]())] {
+            let cache = dir.appendingPathComponent("cache-\(name)").path
+            let t0 = Date()
+            let r = try CommandRunner.run(["worker", "--connect", endpoint, "--cache", cache, "--name", name, "--quiet"] + extra)
+            #expect(r.status == 69, "\(name): \(r.stderr)")
+            #expect(r.stderr.contains("refused the connection"), "\(name): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(name): \(r.stderr)")
+            #expect(Date().timeIntervalSince(t0) < 30, "\(name) gave up soon")
+        }
+        #expect(coordinator.isRunning)
+    }
+
     static func read(_ dir: String, _ name: String) throws -> String {
         try String(contentsOfFile: dir + "/" + name, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Probes
+import TensorCore
 import Testing
 
 /// A farm's workers rebuild the job from the resolved document the coordinator sends
@@ -84,5 +85,52 @@ struct JobDocumentTests {
         for json in [#"{"int": 1, "float": 2}"#, #"{}"#, #"{"map": [[{"null": 0}]]}"#, #"{"list": {"int": 1}}"#] {
             #expect(throws: DecodingError.self, "\(json)") { try JSONDecoder().decode(JobDocument.self, from: Data(json.utf8)) }
         }
+    }
+
+    /// 3000 mutations of a valid job file (byte flips, YAML-significant characters,
+    /// truncations, splices, duplicated lines, numbers made huge): each parses or is
+    /// refused with a JobError naming the file; the parser never traps or hangs.
+    @Test("randomly mutated job files are parsed or refused, never a crash")
+    func fuzz() throws {
+        var rng = SplitMix64(seed: 2027)
+        let base = Array(Self.yaml.utf8)
+        let significant = Array("{}[]:,-&*!|>'\"#%@`?\n 0123456789.e".utf8)
+        let lines = Self.yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var parsed = 0, refused = 0
+        let t0 = Date()
+        for _ in 0..<3000 {
+            var b = base
+            switch rng.next() % 6 {
+            case 0: for _ in 0..<(1 + Int(rng.next() % 4)) { b[Int(rng.next() % UInt64(b.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+            case 1: for _ in 0..<(1 + Int(rng.next() % 3)) { b[Int(rng.next() % UInt64(b.count))] = significant[Int(rng.next() % UInt64(significant.count))] }
+            case 2: b = Array(b.prefix(Int(rng.next() % UInt64(b.count))))
+            case 3:
+                let at = Int(rng.next() % UInt64(b.count)), from = Int(rng.next() % UInt64(b.count))
+                b.insert(contentsOf: base[from..<min(base.count, from + Int(rng.next() % 40))], at: at)
+            case 4:
+                var l = lines
+                let i = Int(rng.next() % UInt64(l.count))
+                l.insert(l[i], at: Int(rng.next() % UInt64(l.count)))
+                b = Array(l.joined(separator: "\n").utf8)
+            default:
+                let text = String(decoding: b, as: UTF8.self)
+                let numbers = ["9223372036854775807", "-1", "0", "1e308", ".nan", "-.inf", "99999999999999999999"]
+                var l = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+                let i = Int(rng.next() % UInt64(l.count))
+                if l[i].first?.isNumber == true { l[i] = numbers[Int(rng.next() % UInt64(numbers.count))] + (l[i].last == "," ? "," : "") }
+                b = Array(l.joined(separator: " ").utf8)
+            }
+            guard let text = String(validating: b, as: UTF8.self) else { continue }
+            do {
+                _ = try Job.parse(text, file: "/jobs/fuzz.yaml", directory: "/jobs")
+                parsed += 1
+            } catch {
+                #expect(error.description.contains("fuzz.yaml"), "\(error)")
+                #expect(!error.description.contains("\n"), "one line: \(error)")
+                refused += 1
+            }
+        }
+        #expect(parsed > 100 && refused > 1000, "parsed \(parsed), refused \(refused)")
+        #expect(Date().timeIntervalSince(t0) < 60, "no mutation hangs the parser")
     }
 }

@@ -137,6 +137,9 @@ public final class Coordinator {
         var strikes = 0
         /// Whether one of its segments has been picked for verification.
         var checked = false
+        /// Segments (group, first iteration) it was computing when another worker's copy
+        /// was taken: its own result, when it comes, is a duplicate.
+        var superseded = Set<[Int]>()
     }
 
     /// A file served to workers by content hash.
@@ -306,6 +309,13 @@ public final class Coordinator {
             }
         }
         for id in peers.keys { _ = try? transport.send(WireCodec.encode(.done(reason: "job finished")), to: id) }
+        // Workers joining in the last moment hear it too, not silence.
+        let until = Date().addingTimeInterval(min(1, settings.heartbeat))
+        while Date() < until {
+            guard let (id, frames) = try? transport.receive(timeout: 0.05), peers[id] == nil,
+                  case .ready? = try? WireCodec.decode(frames) else { continue }
+            _ = try? transport.send(WireCodec.encode(.done(reason: "job finished")), to: id)
+        }
         report.refusedConnections = transport.refusedConnections
         report.segments = journal.records - 1
         let outcome = RunOutcome(draws: draws.prefix(sampler.draws),
@@ -442,7 +452,8 @@ public final class Coordinator {
         }
         let wasGiven = peers[id]?.outstanding.remove(g) != nil
         guard let out = groups[g].out, out.peers.contains(id), r.header.firstIteration == groups[g].iteration else {
-            if wasGiven, r.header.firstIteration < groups[g].iteration {
+            if wasGiven && r.header.firstIteration < groups[g].iteration
+                || peers[id]?.superseded.remove([g, r.header.firstIteration]) != nil {
                 report.duplicates += 1
             } else {
                 reject("a result from \(name) for group \(g) at iteration \(r.header.firstIteration), which it was not computing")
@@ -474,6 +485,7 @@ public final class Coordinator {
             // Still on this segment (it was overdue): its copy will be a duplicate. The
             // worker it was overdue on was beaten to it: a strike.
             peers[other]?.outstanding.remove(g)
+            peers[other]?.superseded.insert([g, r.header.firstIteration])
             if other == out.peers[0] { strike(other) }
         }
     }

@@ -24,6 +24,11 @@ public struct WorkerSettings: Sendable {
     public var drainSeconds = 20.0
     /// Rewritten every heartbeat for `probefarm health` (liveness and readiness probes).
     public var statusPath: String?
+    /// Refused handshakes, before ever being registered, after which the worker gives up.
+    public var refusals = 3
+    /// When a job ends (or its coordinator stops, to be resumed): wait for the next
+    /// coordinator at the same endpoint instead of leaving.
+    public var waitForNext = false
 
     public init(name: String, cacheDirectory: String) {
         self.name = name
@@ -65,6 +70,8 @@ public final class Worker {
     /// Until the coordinator answers READY with the job, READY is repeated (a message
     /// sent before the connection is up is dropped, by IMMEDIATE).
     var registered = false
+    /// Whether any coordinator ever answered: a worker once registered rides out restarts.
+    var everRegistered = false
     var session = ""
     /// Set when a stop was requested: the reason and the time by which to be gone.
     var draining: (reason: String, deadline: Date)?
@@ -146,6 +153,9 @@ public final class Worker {
             if let parent = settings.parent, getppid() != parent {
                 return .done("the parent process \(parent) is gone")
             }
+            if !everRegistered, transport.refusedHandshakes >= settings.refusals {
+                return .refused("the coordinator refused the connection \(transport.refusedHandshakes) times (the handshake failed: this worker's CURVE key is not on its allow-list, coordinator.pub is not the coordinator's key, or only one side uses --keys)")
+            }
             if draining == nil, let why = settings.stopRequested() {
                 // Drain: run nothing new, finish and send the segment under way, then leave.
                 draining = (why, Date().addingTimeInterval(settings.drainSeconds))
@@ -214,6 +224,7 @@ public final class Worker {
             break
         case .job(let spec):
             registered = true
+            everRegistered = true
             specs[spec.id] = spec
             for ref in spec.files where !FileManager.default.fileExists(atPath: cachePath(ref.sha256)) && fetches[ref.sha256] == nil
                 && peerFetches[ref.sha256] == nil {
@@ -233,7 +244,14 @@ public final class Worker {
                 return .refused("coordinator: \(f.message)")
             }
         case .done(let reason):
-            return .done(reason)
+            guard settings.waitForNext, draining == nil else { return .done(reason) }
+            logger.warning("\(reason); waiting for the next coordinator (--wait)")
+            waiting.removeAll()
+            compute.dropQueued()
+            specs.removeAll()
+            try transport.reconnect()
+            newSession()
+            lastHeard = Date()
         case .ready, .result, .fetch:
             logger.warning("ignored a \(message.typeName) message from the coordinator")
         }
