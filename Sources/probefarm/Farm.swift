@@ -19,7 +19,7 @@ struct FarmOptions: ParsableArguments {
     var liveness = 4
 
     @Option(help: ArgumentHelp("The least seconds a segment is given before it counts as overdue and is also sent to another worker.",
-                               discussion: "Once segments are measured the deadline is 4× the slowest seconds per iteration seen, if longer; before, 10× this. A worker that misses 3 deadlines in a row is dropped from the job."))
+                               discussion: "Once segments are measured the deadline is 4× the slowest seconds per iteration seen, if longer; before, 10× this. A worker beaten to its own segment by the backup 3 times in a row is dropped from the job."))
     var minDeadline = 60.0
 
     @Option(help: ArgumentHelp("The share of segments computed again by a second worker and compared byte for byte (0 to 1; 0: none).",

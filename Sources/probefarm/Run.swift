@@ -16,6 +16,11 @@ struct Run: ParsableCommand {
             checkpoint. Writes summary.json, samples.npy, chains.npy, latent.npy (latent jobs), \
             stats.npy/.csv, outputs.npy and the journal to the output directory (--output, else the \
             job's `output`). The draws depend neither on --workers nor on failures.
+
+            Job limits (refused with exit 78 before anything is allocated): chains ≤ 100000, \
+            batch ≤ 4096, warmup, draws and stop.max-draws ≤ 10000000, init-candidates and \
+            leapfrog-steps ≤ 10000, max-tree-depth 1…15, tempering replicas 2…64, finite numbers, \
+            stop.rhat > 1; a job file of at most 1 MiB of UTF-8 expanding to at most 100000 values.
             """)
 
     @Argument(help: "A job file (YAML).")

@@ -190,6 +190,20 @@ struct MalformedWeightFileTests {
         #expect(finite)
     }
 
+    @Test("a model path that is a FIFO is refused at once, not waited on")
+    func fifo() throws {
+        let dir = try Fixtures.temporaryDirectory("probefarm-fifo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("model.safetensors").path
+        try #require(mkfifo(path, 0o644) == 0)
+        do {
+            _ = try Model.load(path)
+            Issue.record("a FIFO was accepted")
+        } catch let e as ModelError {
+            #expect(e.description.contains("not a regular file") && e.sysexit == .dataError, "\(e)")
+        }
+    }
+
     @Test("a missing file exits 66")
     func missing() {
         #expect(throws: ModelError.self) { try Model.load("/nonexistent/model.safetensors") }

@@ -10,7 +10,8 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps `path`. Empty files are refused (they cannot be mapped and hold no model).
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw ModelError(.missing, path: path, "cannot open: \(String(cString: strerror(errno)))")
         }
