@@ -294,6 +294,35 @@ struct FarmProcessTests {
         #expect(text.contains("waiting for the next coordinator"), "\(text.suffix(1000))")
     }
 
+    @Test("out of space is exit 74, in the journal as in the outputs, with one line naming the file")
+    func outOfSpace() throws {
+        let (dir, job) = try Self.workspace("nospace")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cache = dir.appendingPathComponent("cache").path
+        // The journal (latent draws, ~0.3 MB) fits in 2 MB, samples.npy (784 pixels a draw, 15 MB) does not; in 100 KB nothing does.
+        for (size, file) in [("100k", "journal.pfj"), ("2m", "samples.npy")] {
+            let mountPoint = dir.appendingPathComponent("small-\(size)").path
+            try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+            let mount = Process()
+            mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+            mount.arguments = ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mountPoint]
+            try mount.run()
+            mount.waitUntilExit()
+            try #require(mount.terminationStatus == 0, "mounting a \(size) tmpfs (the tests run as root, as CI does)")
+            defer {
+                let umount = Process()
+                umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+                umount.arguments = [mountPoint]
+                try? umount.run()
+                umount.waitUntilExit()
+            }
+            let r = try CommandRunner.run(["run", job, "--workers", "1", "-o", mountPoint + "/run", "--cache", cache, "--quiet"])
+            #expect(r.status == 74, "\(size): \(r.stderr)")
+            #expect(r.stderr.contains(file) && r.stderr.contains("No space left"), "\(size): \(r.stderr)")
+            #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(size): \(r.stderr)")
+        }
+    }
+
     @Test("a job with a stop rule ends when converged and says why")
     func stopRule() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")
