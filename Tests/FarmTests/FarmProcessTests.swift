@@ -257,7 +257,7 @@ struct FarmProcessTests {
         #expect(replayed >= starts.count - 2, "the records after the damaged one were replayed, not recomputed: \(replayed) of \(starts.count - 2)")
     }
 
-    @Test("worker --wait outlives a coordinator stopped by SIGTERM and serves its --resume; late joiners of a finished job are told so")
+    @Test("worker --wait outlives a coordinator stopped by SIGTERM and serves its --resume (bound to localhost)")
     func waitingWorker() throws {
         let (dir, job) = try Self.workspace("wait")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -267,7 +267,7 @@ struct FarmProcessTests {
         try #require(r1.status == 0, "\(r1.stderr)")
 
         let port = Self.freePort()
-        let endpoint = "tcp://127.0.0.1:\(port)"
+        let endpoint = "tcp://localhost:\(port)"  // a host name binds too (libzmq binds addresses)
         let out = dir.appendingPathComponent("run").path
         let args = ["coordinator", job, "--bind", endpoint, "-o", out, "--segment", "25", "--heartbeat", "0.5", "--quiet"]
         let first = try CommandRunner.start(args, log: dir.appendingPathComponent("first.log").path)

@@ -169,6 +169,7 @@ struct RunCommandTests {
         ("temperature: 0.8", "temperature: .nan", "temperature"),
         ("chains: 5", "chains: 5\nstop: {rhat: 0.5}", "stop.rhat"),
         ("chains: 5", "chains: 5\nstop: {ess-bulk: -1}", "stop.ess-bulk"),
+        ("value: 1.0}", "value: .inf}", "probe[0].fixed-value.value"),
     ])
     func jobErrors(_ from: String, _ to: String, _ keyPath: String) throws {
         let dir = try Self.workspace()

@@ -169,7 +169,7 @@ extension Job {
                         throw p.fail("\(key).perturb.sigma", "must be a positive number")
                     }
                     source.perturbSigma = s
-                    source.perturbCopies = try p.int(pd, "copies", at: "\(key).perturb", minimum: 1) ?? 100
+                    source.perturbCopies = try p.int(pd, "copies", at: "\(key).perturb", minimum: 1, maximum: 10_000) ?? 100
                 }
                 models.append((name, source))
             } else {

@@ -135,7 +135,7 @@ public struct JobPlan: Sendable {
         func number(_ k: String) throws -> Double? {
             guard let v = o[k] else { return nil }
             if let i = v as? Int { return Double(i) }
-            guard let x = v as? Double else { throw fail("\(key).\(k)", "must be a number") }
+            guard let x = v as? Double, x.isFinite else { throw fail("\(key).\(k)", "must be a finite number") }
             return x
         }
         func model(_ k: String = "model") throws -> ProbedModel {
@@ -178,7 +178,7 @@ public struct JobPlan: Sendable {
             _ = try classifier(m)
             let sigma = try number("sigma") ?? 0.05
             let copies = (o["copies"] as? Int) ?? 100
-            guard sigma > 0, copies >= 1 else { throw fail(key, "sigma must be positive and copies ≥ 1") }
+            guard sigma > 0, (1...10_000).contains(copies) else { throw fail(key, "sigma must be positive and copies in 1…10000") }
             let name = "\(m.name)~sensitive"
             models[name] = ProbedModel(name: name, members: Perturbation.ensemble(
                 of: m.members[0], sigma: sigma, copies: copies, seed: job.seed, salt: name), kind: m.kind)
