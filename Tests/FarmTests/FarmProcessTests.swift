@@ -354,6 +354,16 @@ struct FarmProcessTests {
         #expect(n < 51200 && n > 50, "ended early, after extending, at \(n) draws per chain")
         let diagnostics = try #require(s["diagnostics"] as? [String: Any])
         #expect((diagnostics["max_rhat"] as? Double ?? 9) < 1.02)
+        // One verdict: the coordinator's reason, summary.json and the printed line carry the same figures.
+        #expect(s["converged"] as? Bool == true)
+        let maxR = try #require(diagnostics["max_rhat"] as? Double), bulk = try #require(diagnostics["min_ess_bulk"] as? Double)
+        let tail = try #require(diagnostics["min_ess_tail"] as? Double)
+        #expect(reason.contains("max R-hat \(String(format: "%.4f", maxR))"), "\(reason) vs \(maxR)")
+        #expect(reason.contains("min ESS bulk \(String(format: "%.4g", bulk))") && reason.contains("tail \(String(format: "%.4g", tail))"),
+                "\(reason) vs \(bulk), \(tail)")
+        #expect(r.stdout.contains("converged: max R-hat \(String(format: "%.4f", maxR)), min ESS bulk \(String(format: "%.0f", bulk)), tail \(String(format: "%.0f", tail))"),
+                "\(r.stdout)")
+        #expect(!r.stdout.contains("NOT converged"))
     }
 
     @Test("a non-loopback bind without keys is refused, and says why")

@@ -176,8 +176,8 @@ public final class Coordinator {
     var local: LocalRun?
     /// Rollbacks so far: a convergence check started before one is stale.
     var rollbacks = 0
-    var converged: Bool? = nil
-    var lastCheck: (maxRHat: Double?, minBulk: Double?, minTail: Double?) = (nil, nil, nil)
+    /// The stop rule's last verdict.
+    var verdict: StopVerdict?
     var warnedMalformed = 0
 
     /// - Parameters:
@@ -277,15 +277,13 @@ public final class Coordinator {
             if groups.allSatisfy({ $0.iteration >= target && !$0.isOut }) && checks.isEmpty && local == nil {
                 if let stop = plan.job.stop {
                     if check == nil || checkGeneration != rollbacks {
-                        check = ConvergenceCheck(draws.prefix(sampler.draws))
+                        check = ConvergenceCheck(draws.prefix(sampler.draws), rule: stop)
                         checkGeneration = rollbacks
                     }
                     if let result = check!.result {
                         check = nil
-                        lastCheck = result
-                        converged = result.maxRHat.map { $0 < stop.rhat } == true && (result.minBulk ?? 0) >= stop.essBulk
-                            && (result.minTail ?? 0) >= stop.essTail
-                        if converged == true {
+                        verdict = result
+                        if result.converged {
                             report.stopReason = "converged: max R-hat \(fmtRHat(result.maxRHat)) < \(stop.rhat), min ESS bulk \(fmt(result.minBulk)) ≥ \(stop.essBulk), tail \(fmt(result.minTail)) ≥ \(stop.essTail) after \(sampler.draws) draws per chain"
                             finished = true
                         } else if sampler.draws >= stop.maxDraws {
@@ -320,7 +318,7 @@ public final class Coordinator {
         report.segments = journal.records - 1
         let outcome = RunOutcome(draws: draws.prefix(sampler.draws),
                                  checkpoints: groups.flatMap { $0.checkpoints ?? [] }, settings: sampler,
-                                 converged: converged, stopReason: report.stopReason,
+                                 verdict: verdict, stopReason: report.stopReason,
                                  seconds: Date().timeIntervalSince(started), farm: report)
         return outcome
     }
@@ -337,8 +335,8 @@ public final class Coordinator {
         return FarmProgress(chains: plan.job.chains, warmup: sampler.warmup,
                             iteration: groups.map(\.iteration).min() ?? 0, totalIterations: target,
                             drawsPerSecond: rate, workers: peers.count, acceptance: draws.acceptanceRate,
-                            divergences: draws.divergences, maxRHat: lastCheck.maxRHat,
-                            minESS: lastCheck.minBulk.map { min($0, lastCheck.minTail ?? $0) }, elapsed: elapsed,
+                            divergences: draws.divergences, maxRHat: verdict?.maxRHat,
+                            minESS: verdict?.minBulk.map { min($0, verdict?.minTail ?? $0) }, elapsed: elapsed,
                             eta: rate > 0 ? remaining / rate : nil)
     }
 
@@ -670,18 +668,18 @@ public final class Coordinator {
 /// heartbeating while they run.
 final class ConvergenceCheck: @unchecked Sendable {
     private let lock = NSLock()
-    private var value: (maxRHat: Double?, minBulk: Double?, minTail: Double?)?
+    private var value: StopVerdict?
 
-    init(_ draws: RunDraws) {
+    init(_ draws: RunDraws, rule: Job.StopRule) {
         let t = Thread { [self] in
-            let r = draws.convergence()
+            let r = draws.verdict(rule)
             lock.lock(); value = r; lock.unlock()
         }
         t.stackSize = 8 << 20
         t.start()
     }
 
-    var result: (maxRHat: Double?, minBulk: Double?, minTail: Double?)? {
+    var result: StopVerdict? {
         lock.lock(); defer { lock.unlock() }
         return value
     }

@@ -86,19 +86,6 @@ public struct RunDraws: Sendable {
     }
 
     public var divergences: Int { divergent.reduce(0) { $0 + $1.filter { $0 }.count } }
-
-    /// Worst R-hat and ESS over the sampler's coordinates (nil when not computable).
-    public func convergence() -> (maxRHat: Double?, minBulk: Double?, minTail: Double?) {
-        let n = draws
-        var maxR: Double? = nil, minB: Double? = nil, minT: Double? = nil
-        for q in 0..<dimension {
-            let values = (0..<chains).flatMap { c in (0..<n).map { positions[c][$0 * dimension + q] } }
-            let s = QuantitySummary(ChainDraws(chains: chains, draws: n, values: values))
-            guard let r = s.rhat, let b = s.essBulk, let t = s.essTail else { return (nil, nil, nil) }
-            maxR = max(maxR ?? r, r); minB = min(minB ?? b, b); minT = min(minT ?? t, t)
-        }
-        return (maxR, minB, minT)
-    }
 }
 
 /// What a run produced, whoever ran it.
@@ -106,19 +93,19 @@ public struct RunOutcome: Sendable {
     public var draws: RunDraws
     public var checkpoints: [ChainCheckpoint]
     public var settings: SamplerSettings
-    /// nil without a stop rule.
-    public var converged: Bool?
+    /// The stop rule's last verdict (nil for a fixed-length job: judged when written).
+    public var verdict: StopVerdict?
     public var stopReason: String
     public var seconds: Double
     /// Farm facts for the provenance: hosts, workers, events.
     public var farm: FarmReport
 
-    public init(draws: RunDraws, checkpoints: [ChainCheckpoint], settings: SamplerSettings, converged: Bool?,
+    public init(draws: RunDraws, checkpoints: [ChainCheckpoint], settings: SamplerSettings, verdict: StopVerdict?,
                 stopReason: String, seconds: Double, farm: FarmReport) {
         self.draws = draws
         self.checkpoints = checkpoints
         self.settings = settings
-        self.converged = converged
+        self.verdict = verdict
         self.stopReason = stopReason
         self.seconds = seconds
         self.farm = farm

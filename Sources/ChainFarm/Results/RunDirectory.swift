@@ -112,20 +112,19 @@ public struct RunDirectory {
         }
         names.append("G")
         series.append(energy)
-        let stop = plan.job.stop
-        let rhatLimit = stop?.rhat ?? 1.01, essLimit = min(stop?.essBulk ?? 400, stop?.essTail ?? 400)
+        // The verdict is the stop rule's, on the sampler's coordinates (the coordinator's own
+        // when it applied the rule to these draws); the quantities listed add G and, in a
+        // data space, x as the model sees it.
+        let rule = plan.job.stop ?? Job.StopRule.standard
+        let verdict = outcome.verdict ?? draws.verdict(rule)
         var quantities = [[String: Any]]()
-        var maxR: Double? = nil, minB: Double? = nil, minT: Double? = nil, allPass = true
         let summaries = parallelMap(series.count) { [series] in QuantitySummary(ChainDraws(chains: C, draws: N, values: series[$0])) }
         for (name, s) in zip(names, summaries) {
             func num(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
             quantities.append(["name": name, "rhat": num(s.rhat), "rhat_split": num(s.rhatSplit), "ess_bulk": num(s.essBulk),
                                "ess_tail": num(s.essTail), "ess_mean": num(s.essMean), "mcse_mean": num(s.mcseMean)])
-            if let r = s.rhat { maxR = max(maxR ?? r, r) }
-            if let b = s.essBulk { minB = min(minB ?? b, b) }
-            if let t = s.essTail { minT = min(minT ?? t, t) }
-            if !s.passes(rhat: rhatLimit, ess: essLimit) { allPass = false }
         }
+        let judged = { if case .latent = target.space { return "z" } else { return "the free features' unconstrained values" } }()
         let acceptance = draws.acceptance.reduce(0.0) { $0 + $1.reduce(0, +) } / Double(max(C * N, 1))
         let divergences = draws.divergent.reduce(0) { $0 + $1.filter { $0 }.count }
         func num(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
@@ -135,6 +134,10 @@ public struct RunDirectory {
                                 "kind": plan.target.models[name]!.kind.classes > 0 ? "probabilities" : "values"])
             start += w
         }
+        let diagnostics: [String: Any] = [
+            "max_rhat": num(verdict.maxRHat), "min_ess_bulk": num(verdict.minBulk), "min_ess_tail": num(verdict.minTail),
+            "thresholds": ["rhat": rule.rhat, "ess_bulk": rule.essBulk, "ess_tail": rule.essTail] as [String: Any],
+            "judged": judged, "quantities": quantities]
         let json: [String: Any] = [
             "name": plan.job.name,
             "chains": C, "draws_per_chain": N, "warmup": warmup,
@@ -159,15 +162,14 @@ public struct RunDirectory {
             "temperature": plan.job.temperature,
             "space": { if case .latent = target.space { return "latent" } else { return "data" } }(),
             "outputs": outputsInfo,
-            "diagnostics": ["max_rhat": num(maxR), "min_ess_bulk": num(minB), "min_ess_tail": num(minT),
-                            "thresholds": ["rhat": rhatLimit, "ess": essLimit], "quantities": quantities],
-            "converged": allPass,
+            "diagnostics": diagnostics,
+            "converged": verdict.converged,
             "stop_reason": outcome.stopReason,
             "provenance": Provenance.current(plan: plan, workers: workers, farm: outcome.farm),
         ]
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: file("summary.json"))
-        return Summary(json: json, converged: allPass, maxRHat: maxR, minESSBulk: minB, minESSTail: minT)
+        return Summary(json: json, converged: verdict.converged, maxRHat: verdict.maxRHat, minESSBulk: verdict.minBulk, minESSTail: verdict.minTail)
     }
 }
 

@@ -30,6 +30,13 @@ public struct Job: Sendable {
         public var essBulk: Double
         public var essTail: Double
         public var maxDraws: Int
+
+        public init(rhat: Double, essBulk: Double, essTail: Double, maxDraws: Int) {
+            self.rhat = rhat
+            self.essBulk = essBulk
+            self.essTail = essTail
+            self.maxDraws = maxDraws
+        }
     }
 
     public var file: String
