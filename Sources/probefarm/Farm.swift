@@ -444,8 +444,7 @@ struct Keys: ParsableCommand {
                 throw UsageError("\(path("coordinator.key")) exists; pass --force to replace the keys", sysexit: .cantCreate)
             }
             func write(_ pair: CurveKeyPair, _ stem: String) throws {
-                try AtomicFile.write(Data((pair.secretKey + "\n").utf8), to: path("\(stem).key"))
-                chmod(path("\(stem).key"), 0o600)
+                try AtomicFile.write(Data((pair.secretKey + "\n").utf8), to: path("\(stem).key"), mode: 0o600)
                 try AtomicFile.write(Data((pair.publicKey + "\n").utf8), to: path("\(stem).pub"))
             }
             try write(try CurveKeyPair.generate(), "coordinator")

@@ -15,11 +15,13 @@ public enum AtomicFile {
         public var sysexit: Sysexit { code == ENOSPC || code == EDQUOT ? .ioError : .cantCreate }
     }
 
-    public static func write(_ data: Data, to path: String) throws {
+    /// Writes `data` to a temporary name beside `path`, syncs it and renames it into place;
+    /// the file has `mode` (less the umask) from its creation on.
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, mode)
         guard fd >= 0 else {
             throw Failure(reason: "cannot create a file in \(dir): \(String(cString: strerror(errno)))", code: errno, path: path)
         }
