@@ -105,6 +105,25 @@ struct CommandLineTests {
         #expect(notNpy.status == 65)
     }
 
+    @Test("diagnose refuses to guess on merged 2-d draws, and reads them with --chains")
+    func diagnoseMerged() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // iid_normal is (4 chains, 1000 draws): merge it as (4·250, 4) — 4 chains of 250 draws of 4 quantities.
+        let source = try NumPyArray.read(contentsOf: Fixtures.url("DiagnosticsTests", "diagnostics/iid_normal.npy").path)
+        let merged = dir.appendingPathComponent("merged.npy").path
+        try NumPyArray(shape: [1000, 4], float64: source.float64Values).write(to: merged)
+        let guess = try CommandRunner.run(["diagnose", merged])
+        #expect(guess.status == 64 && guess.stderr.contains("--chains"), "\(guess.stderr)")
+        #expect(guess.stderr.split(separator: "\n").count == 1)
+        let r = try CommandRunner.run(["diagnose", merged, "--chains", "4", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["chains"] as? Int == 4 && json["draws"] as? Int == 250)
+        #expect((json["quantities"] as? [[String: Any]])?.count == 4)
+        #expect(try CommandRunner.run(["diagnose", merged, "--chains", "3"]).status == 64, "1000 rows do not split into 3 chains")
+    }
+
     @Test("a bad flag exits 64")
     func usage() throws {
         #expect(try CommandRunner.run(["diagnose"]).status == 64)

@@ -97,9 +97,17 @@ struct RunCommandTests {
         let provenance = try #require(summary["provenance"] as? [String: Any])
         #expect((provenance["weights_sha256"] as? [String: String])?["reg"]?.count == 64)
         #expect(provenance["seed"] as? Int == 5)
-        // `probefarm diagnose` reads the run directory.
+        // `probefarm diagnose` judges the run directory as summary.json did: the same verdict and figures.
         let d = try CommandRunner.run(["diagnose", one, "--json"])
         #expect(d.status == 0 && d.stdout.contains("\"chains\":5"))
+        let judged = try #require(try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
+        #expect(judged["converged"] as? Bool == summary["converged"] as? Bool)
+        let rows = try #require(judged["quantities"] as? [[String: Any]])
+        #expect(rows.filter { $0["judged"] as? Bool == true }.map { $0["name"] as? String } == ["x[0]", "x[1]", "x[2]"])
+        #expect(rows.last?["name"] as? String == "G" && rows.last?["judged"] as? Bool == false)
+        let worst = rows.filter { $0["judged"] as? Bool == true }.compactMap { $0["rhat"] as? Double }.max()
+        // In a data space the run judged the unconstrained values, diagnose the float32 x of samples.npy: equal up to rounding.
+        #expect(Tolerance.isClose(worst ?? 0, diagnostics["max_rhat"] as? Double ?? 9, relative: 1e-2), "\(String(describing: worst)) vs \(diagnostics)")
         // A second run into the same directory is refused, not overwritten.
         let again = try CommandRunner.run(["run", job, "-o", one, "--quiet"])
         #expect(again.status == 73 && again.stderr.contains("--overwrite"))
@@ -142,6 +150,16 @@ struct RunCommandTests {
         let p = outputs.float64Values
         let sums: [Double] = (0..<800).map { (i: Int) -> Double in p[3 * i] + p[3 * i + 1] + p[3 * i + 2] }
         #expect(sums.allSatisfy { abs($0 - 1) < 1e-5 })
+        // diagnose judges z from latent.npy: exactly summary.json's verdict and figures.
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/summary.json"))) as? [String: Any])
+        let diagnostics = try #require(summary["diagnostics"] as? [String: Any])
+        let d = try CommandRunner.run(["diagnose", out, "--json"])
+        let judged = try #require(try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])
+        let rows = try #require(judged["quantities"] as? [[String: Any]])
+        #expect(rows.map { $0["name"] as? String } == ["z[0]", "z[1]", "G"])
+        #expect(judged["converged"] as? Bool == summary["converged"] as? Bool)
+        #expect(rows.dropLast().compactMap { $0["rhat"] as? Double }.max() == diagnostics["max_rhat"] as? Double)
+        #expect(rows.dropLast().compactMap { $0["ess_tail"] as? Double }.min() == diagnostics["min_ess_tail"] as? Double)
     }
 
     @Test("job errors name the key path and exit 78 before any chain runs", arguments: [
