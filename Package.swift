@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libzmq3-dev).
@@ -48,7 +49,8 @@ let package = Package(
         .target(
             name: "ChainFarm",
             dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics", "FarmWire", "FarmZeroMQ",
-                           .product(name: "Logging", package: "swift-log")]),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]),
         .target(
             name: "ProbeFarmTesting",
             dependencies: ["TensorCore", "NeuralModels", "Diagnostics", "Samplers", "Probes"]),

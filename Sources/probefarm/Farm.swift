@@ -26,6 +26,13 @@ struct FarmOptions: ParsableArguments {
                                discussion: "Every worker's first segment is checked too. A worker whose result does not verify is dropped and its unverified segments are computed again; with no second worker the coordinator checks itself."))
     var verify = 0.05
 
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 0.0.0.0:9464).",
+                               discussion: "Workers, segments done and in flight, reassignments, rejected messages and results, verification, draws/s, the stop rule's max R-hat and min ESS, ETA; every series labelled with the job's name (docs/farm.md)."))
+    var metricsBind: String?
+
+    @Option(help: "Also write the metrics to this file (atomically, twice a second) for node exporter's textfile collector (name it *.prom).")
+    var metricsFile: String?
+
     @Flag(name: .shortAndLong, help: "Log every farm event (workers joining, leaving, chains reassigned).")
     var verbose = false
 
@@ -91,7 +98,15 @@ func coordinate(session: FarmSession, transport: CoordinatorTransport, options: 
         }
         return interruption()
     }
+    let metrics = options.metricsBind != nil || options.metricsFile != nil ? FarmMetrics(job: j.name) : nil
+    let server = try options.metricsBind.map { address in try MetricsServer(bind: address) { metrics!.text } }
+    defer { server?.close() }
+    if let server { logger.info("metrics on http://\(options.metricsBind!.split(separator: ":").dropLast().joined(separator: ":")):\(server.port)/metrics") }
     let outcome = try coordinator.run(progress: { p in
+        if let metrics {
+            metrics.update(p, coordinator.report)
+            if let path = options.metricsFile { metrics.write(to: path) }
+        }
         if let statusPath {
             StatusFile.write(StatusFile.Status(role: "coordinator", state: "serving", connected: true, segments: session.journal.records - 1,
                                                workers: p.workers), to: statusPath)

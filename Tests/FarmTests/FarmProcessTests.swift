@@ -323,6 +323,61 @@ struct FarmProcessTests {
         }
     }
 
+    @Test("the coordinator serves Prometheus metrics on --metrics-bind and writes --metrics-file")
+    func metrics() throws {
+        let (dir, job) = try Self.workspace("metrics")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = Self.freePort(), metricsPort = Self.freePort()
+        let out = dir.appendingPathComponent("run").path, file = dir.appendingPathComponent("farm.prom").path
+        let coordinator = try CommandRunner.start(["coordinator", job, "--bind", "tcp://127.0.0.1:\(port)", "-o", out, "--segment", "25",
+                                                   "--metrics-bind", "127.0.0.1:\(metricsPort)", "--metrics-file", file, "--quiet"],
+                                                  log: dir.appendingPathComponent("coordinator.log").path)
+        defer { kill(coordinator.processIdentifier, SIGKILL) }
+        let worker = try CommandRunner.start(["worker", "--connect", "tcp://127.0.0.1:\(port)", "--cache", dir.appendingPathComponent("cache").path],
+                                             log: dir.appendingPathComponent("worker.log").path)
+        var scraped = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && coordinator.isRunning {
+            scraped = Self.httpGet(port: metricsPort, path: "/metrics")
+            if scraped.contains("probefarm_workers{job=\"bag-metrics\"} 1.0"), !scraped.contains("probefarm_segments_done_total{job=\"bag-metrics\"} 0\n") { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(scraped.contains("# TYPE probefarm_segments_done_total counter"), "\(scraped.prefix(600))")
+        #expect(scraped.contains("probefarm_workers{job=\"bag-metrics\"} 1.0"), "\(scraped.prefix(2000))")
+        #expect(!scraped.contains("probefarm_segments_done_total{job=\"bag-metrics\"} 0\n"), "segments counted while running")
+        for name in ["probefarm_segments_in_flight", "probefarm_draws_per_second", "probefarm_eta_seconds", "probefarm_max_rhat",
+                     "probefarm_rejected_results_total", "probefarm_verified_segments_total", "probefarm_reassigned_total"] {
+            #expect(scraped.contains(name + "{job=\"bag-metrics\"}"), "\(name) missing")
+        }
+        #expect(Self.httpGet(port: metricsPort, path: "/").hasPrefix("HTTP/1.1 404"))
+        #expect(CommandRunner.wait(coordinator, timeout: 120) == 0)
+        CommandRunner.wait(worker, timeout: 20)
+        let written = try String(contentsOfFile: file, encoding: .utf8)
+        let segments = try Self.farm(out)["segments"] as? Int ?? -1
+        #expect(written.contains("probefarm_segments_done_total{job=\"bag-metrics\"} \(segments)\n"), "\(segments): \(written.prefix(3000))")
+    }
+
+    /// The body of a plain HTTP GET on loopback (headers included), or "" on failure.
+    static func httpGet(port: Int, path: String) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return "" }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var response = [UInt8](), buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            response += buffer[0..<n]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
     @Test("a job with a stop rule ends when converged and says why")
     func stopRule() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-farm-stop")

@@ -56,6 +56,9 @@ public struct FarmProgress: Sendable {
     public var minESS: Double?
     public var elapsed: Double
     public var eta: Double?
+    /// Segments accepted so far, and out to workers now (checks included).
+    public var segmentsDone = 0
+    public var segmentsInFlight = 0
 }
 
 /// What the farm saw, for summary.json's provenance.
@@ -332,12 +335,15 @@ public final class Coordinator {
         let done = groups.reduce(0) { $0 + min($1.iteration, target) * $1.chains.count }
         let rate = Double(done - startIterations) / max(elapsed, 1e-9)
         let remaining = Double(target * plan.job.chains - done)
-        return FarmProgress(chains: plan.job.chains, warmup: sampler.warmup,
+        var p = FarmProgress(chains: plan.job.chains, warmup: sampler.warmup,
                             iteration: groups.map(\.iteration).min() ?? 0, totalIterations: target,
                             drawsPerSecond: rate, workers: peers.count, acceptance: draws.acceptanceRate,
                             divergences: draws.divergences, maxRHat: verdict?.maxRHat,
                             minESS: verdict?.minBulk.map { min($0, verdict?.minTail ?? $0) }, elapsed: elapsed,
                             eta: rate > 0 ? remaining / rate : nil)
+        p.segmentsDone = journal.records - 1 - rollbacks
+        p.segmentsInFlight = groups.filter(\.isOut).count + checks.filter { $0.verifier != nil }.count + (local == nil ? 0 : 1)
+        return p
     }
 
     // MARK: Messages
