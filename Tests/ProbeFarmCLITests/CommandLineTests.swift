@@ -1,4 +1,5 @@
 import Foundation
+import NeuralModels
 import ProbeFarmTesting
 import TensorCore
 import Testing
@@ -39,6 +40,55 @@ struct CommandLineTests {
         let r = try CommandRunner.run(["predict", Self.torch("cnn.safetensors"), Self.torch("mlp-input.npy"), "-o", "/tmp/x.npy"])
         #expect(r.status == 65)
         #expect(r.stderr.contains("mlp-input.npy") && r.stderr.contains("does not match"))
+    }
+
+    @Test("predict: an ensemble's mean or every member, class probabilities, and inputs reshaped to the model's")
+    func predictEnsemble() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Two linear classifiers of 3 features into 2 classes, stacked as one ensemble file.
+        let w: [[Float]] = [[1, -2, 0.5, 0, 1, -1], [-0.5, 1, 2, 1, 0, 0.25]], b: [[Float]] = [[0.1, -0.2], [0, 0.3]]
+        let model = dir.appendingPathComponent("ens.safetensors").path
+        let architecture = Architecture(input: [3], output: .logits, layers: [LayerSpec.linear("weight", bias: "bias")])
+        let bytes = SafeTensorsWriter.encode([(name: "weight", tensor: Tensor(shape: [2, 2, 3], scalars: w.flatMap { $0 })),
+                                              (name: "bias", tensor: Tensor(shape: [2, 2], scalars: b.flatMap { $0 }))],
+                                             metadata: [Model.architectureKey: architecture.jsonText(), Model.ensembleKey: "2"])
+        FileManager.default.createFile(atPath: model, contents: Data(bytes))
+        let x: [Float] = [0.5, -1, 2, 1, 1, 1]  // two samples
+        let input = dir.appendingPathComponent("x.npy").path
+        try NumPyArray(shape: [2, 3], float32: x).write(to: input)
+        func logits(_ k: Int, _ i: Int) -> [Float] {
+            (0..<2).map { c in (0..<3).reduce(b[k][c]) { $0 + w[k][c * 3 + $1] * x[i * 3 + $1] } }
+        }
+        func softmax(_ v: [Float]) -> [Float] { let e = v.map { exp($0 - v.max()!) }; return e.map { $0 / e.reduce(0, +) } }
+        func run(_ extra: [String]) throws -> NumPyArray {
+            let out = dir.appendingPathComponent("out.npy").path
+            let r = try CommandRunner.run(["predict", model, input, "-o", out] + extra)
+            try #require(r.status == 0, "\(r.stderr)")
+            return try NumPyArray.read(contentsOf: out)
+        }
+        func close(_ a: [Double], _ e: [Float]) -> Bool { zip(a, e).allSatisfy { abs($0 - Double($1)) < 1e-5 } && a.count == e.count }
+        let mean = try run([])
+        #expect(mean.shape == [2, 2])
+        #expect(close(mean.float64Values, (0..<2).flatMap { i in zip(logits(0, i), logits(1, i)).map { ($0 + $1) / 2 } }))
+        let all = try run(["--members"])
+        #expect(all.shape == [2, 2, 2])
+        #expect(close(all.float64Values, (0..<2).flatMap { k in (0..<2).flatMap { logits(k, $0) } }))
+        let p = try run(["--probabilities"])
+        #expect(close(p.float64Values, (0..<2).flatMap { i in zip(softmax(logits(0, i)), softmax(logits(1, i))).map { ($0 + $1) / 2 } }))
+        // Negative control: the mean of probabilities is not the softmax of the mean logits here.
+        #expect(!close(p.float64Values, (0..<2).flatMap { i in softmax(zip(logits(0, i), logits(1, i)).map { ($0 + $1) / 2 }) }))
+        // A [1, 28, 28] model takes (n, 784): the CNN's fixture batch, flattened, gives the same output.
+        let images = try NumPyArray.read(contentsOf: Self.torch("cnn-input.npy"))
+        let flat = dir.appendingPathComponent("flat.npy").path
+        try NumPyArray(shape: [images.shape[0], 784], float32: images.float32Values).write(to: flat)
+        let a = dir.appendingPathComponent("a.npy").path, c = dir.appendingPathComponent("c.npy").path
+        #expect(try CommandRunner.run(["predict", Self.torch("cnn.safetensors"), Self.torch("cnn-input.npy"), "-o", a]).status == 0)
+        #expect(try CommandRunner.run(["predict", Self.torch("cnn.safetensors"), flat, "-o", c]).status == 0)
+        #expect(try NumPyArray.read(contentsOf: a).float64Values == NumPyArray.read(contentsOf: c).float64Values)
+        // --probabilities on a model without class scores is refused.
+        let decoder = try CommandRunner.run(["predict", Self.torch("decoder.safetensors"), Self.torch("decoder-input.npy"), "-o", a, "--probabilities"])
+        #expect(decoder.status == 64 && decoder.stderr.contains("--probabilities"), "\(decoder.stderr)")
     }
 
     @Test("a malformed model file exits 65 with one line naming the file")
