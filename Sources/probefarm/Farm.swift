@@ -36,6 +36,9 @@ struct FarmOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log every farm event (workers joining, leaving, chains reassigned).")
     var verbose = false
 
+    @Option(help: "Log lines as text or json (one object per line, with the event's worker, host, group and chains as fields).")
+    var logFormat: LogFormat = .text
+
     func validate() throws {
         guard (0...1).contains(verify) else { throw ValidationError("--verify must be a share between 0 and 1") }
         guard minDeadline > 0, minDeadline.isFinite else { throw ValidationError("--min-deadline must be a positive number of seconds") }
@@ -59,9 +62,12 @@ struct FarmOptions: ParsableArguments {
 enum FarmLog {
     nonisolated(unsafe) static var bootstrapped = false
 
-    static func logger(_ label: String, verbose: Bool, quiet: Bool = false) -> Logger {
+    static func logger(_ label: String, verbose: Bool, quiet: Bool = false, format: LogFormat = .text) -> Logger {
         if !bootstrapped {
-            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            switch format {
+            case .text: LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+            }
             bootstrapped = true
         }
         var l = Logger(label: label)
@@ -280,7 +286,7 @@ struct Coordinate: ParsableCommand {
         if keys == nil && !insecure && !Self.isLoopback(bind) {
             throw UsageError("refusing to bind \(bind) without --keys: anyone who reaches it could join and read the job; create keys with `probefarm keys generate DIR` and pass --keys DIR (workers too), or pass --insecure on a trusted network")
         }
-        let logger = FarmLog.logger("probefarm.coordinator", verbose: true, quiet: quiet)
+        let logger = FarmLog.logger("probefarm.coordinator", verbose: true, quiet: quiet, format: farm.logFormat)
         let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume,
                                    resumeIfPresent: resumeIfPresent, segment: farm.segment)
         let security = try keys.map { try KeyFiles.coordinator($0) }
@@ -349,6 +355,9 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "When the job ends or its coordinator stops (to be resumed), wait for the next coordinator at --connect instead of exiting.")
     var wait = false
 
+    @Option(help: "Log lines as text or json (one object per line).")
+    var logFormat: LogFormat = .text
+
     @Option(help: "A status file rewritten every heartbeat, for `probefarm health` probes.")
     var status: String?
 
@@ -367,7 +376,7 @@ struct WorkerCommand: ParsableCommand {
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, 255)
         let name = self.name ?? "\(String(cString: host))-\(getpid())"
-        let logger = FarmLog.logger("probefarm.worker", verbose: verbose, quiet: quiet)
+        let logger = FarmLog.logger("probefarm.worker", verbose: verbose, quiet: quiet, format: logFormat)
         let security = try keys.map { try KeyFiles.worker($0, name: name) }
         let transport: DealerTransport
         do { transport = try DealerTransport(connect: connect, routingID: Array(name.utf8), security: security) } catch {

@@ -56,7 +56,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(1)
-        let logger = FarmLog.logger("probefarm.run", verbose: farm.verbose, quiet: quiet)
+        let logger = FarmLog.logger("probefarm.run", verbose: farm.verbose, quiet: quiet, format: farm.logFormat)
         let cacheDirectory = cache ?? defaultCache()
         let session = try FarmSession(jobPath: job, output: output, overwrite: overwrite, resume: resume,
                                    resumeIfPresent: resumeIfPresent, segment: farm.segment,
@@ -67,6 +67,7 @@ struct Run: ParsableCommand {
                          "--heartbeat", "\(farm.heartbeat)", "--liveness", "\(farm.liveness)",
                          "--parent", "\(getpid())"]
         arguments.append(farm.verbose ? "--verbose" : "--quiet")
+        arguments += ["--log-format", farm.logFormat.rawValue]
         let pool = LocalWorkerPool(executable: thisExecutable(), arguments: arguments, logger: logger)
         try pool.start(count: n)
         let outcome: RunOutcome

@@ -105,13 +105,13 @@ struct FarmProcessTests {
         let run = try CommandRunner.start(["run", job, "--workers", "2", "-o", killed, "--cache", killCache, "--segment", "50"] + fast,
                                           log: dir.appendingPathComponent("killed.log").path)
         var kills = 0
-        Thread.sleep(forTimeInterval: 2.5)
+        Thread.sleep(forTimeInterval: 1.5)
         while run.isRunning && kills < 4 {
             if let victim = CommandRunner.pids(matching: "worker --connect", "--cache \(killCache)").first {
                 kill(victim, SIGKILL)
                 kills += 1
             }
-            Thread.sleep(forTimeInterval: 1.5)
+            Thread.sleep(forTimeInterval: 0.8)
         }
         #expect(CommandRunner.wait(run, timeout: 240) == 0)
         #expect(kills >= 3, "the job outlived \(kills) kills")

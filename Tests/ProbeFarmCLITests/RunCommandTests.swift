@@ -201,6 +201,22 @@ struct RunCommandTests {
         #expect(!FileManager.default.fileExists(atPath: out + "/summary.json"))
     }
 
+    @Test("--log-format json: every farm event is one JSON object per line, with the worker as a field")
+    func jsonLogs() throws {
+        let dir = try Self.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let job = try Self.write(Self.dataJob, "job.yaml", in: dir)
+        let r = try CommandRunner.run(["run", job, "-o", dir.appendingPathComponent("run").path, "--workers", "2", "-v", "--log-format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let events = r.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(events.count == r.stderr.split(separator: "\n").filter { $0.hasPrefix("{") }.count, "every JSON line parses")
+        let joined = events.filter { $0["event"] as? String == "joined" }
+        #expect(Set(joined.compactMap { $0["worker"] as? String }) == ["local-1", "local-2"], "\(r.stderr.prefix(1500))")
+        #expect(events.allSatisfy { $0["time"] is String && $0["level"] is String && $0["message"] is String })
+    }
+
     @Test("job files that would hang or exhaust memory are refused at once: alias bombs, deep nesting, FIFOs, UTF-16")
     func hostileJobFiles() throws {
         let dir = try Self.workspace()

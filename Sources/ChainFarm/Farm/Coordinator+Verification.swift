@@ -187,7 +187,8 @@ extension Coordinator {
     /// yet verified, with all that was built on them.
     func fault(_ id: [UInt8], name: String, _ why: String) throws {
         report.faultyWorkers += 1
-        logger.error("worker \(name) is faulty: \(why); its unverified segments are discarded and computed again")
+        logger.error("worker \(name) is faulty: \(why); its unverified segments are discarded and computed again",
+                     metadata: ["event": "faulty", "worker": "\(name)"])
         dropped.insert(id)
         _ = try? transport.send(WireCodec.encode(.failure(WireFailure(kind: "dropped", message: "dropped from this job: its results did not verify"))), to: id)
         lose(id, reason: "faulty")
@@ -205,7 +206,7 @@ extension Coordinator {
         if !journaled {
             let record = Rollback(rollback: 1, group: g, iteration: entry.firstIteration)
             try journal.append([Array(try JSONEncoder().encode(record))])
-            logger.warning("group \(g) rolled back to iteration \(entry.firstIteration): \(ledger[g].count - k) segments discarded")
+            logger.warning("group \(g) rolled back to iteration \(entry.firstIteration): \(ledger[g].count - k) segments discarded", metadata: ["event": "rollback", "group": "\(g)", "iteration": "\(entry.firstIteration)"])
         }
         report.discardedSegments += ledger[g].count - k
         ledger[g].removeSubrange(k...)

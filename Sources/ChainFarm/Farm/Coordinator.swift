@@ -397,7 +397,8 @@ public final class Coordinator {
             if !report.hosts.contains(r.host) { report.hosts.append(r.host) }
             if !report.workers.contains(r.name) { report.workers.append(r.name) }
             if !report.blas.contains(r.blas) { report.blas.append(r.blas) }
-            logger.info("worker joined: \(r.name) on \(r.host) (pid \(r.pid), capacity \(r.capacity)); \(peers.count) connected")
+            logger.info("worker joined: \(r.name) on \(r.host) (pid \(r.pid), capacity \(r.capacity)); \(peers.count) connected",
+                        metadata: ["event": "joined", "worker": "\(r.name)", "host": "\(r.host)"])
             _ = try transport.send(WireCodec.encode(.job(spec)), to: id)
         case .heartbeat:
             break
@@ -425,13 +426,13 @@ public final class Coordinator {
                 return
             }
             report.failedSegments += 1
-            logger.warning("worker \(name) could not run its segment: \(f.kind): \(f.message)")
+            logger.warning("worker \(name) could not run its segment: \(f.kind): \(f.message)", metadata: ["event": "failed", "worker": "\(name)"])
             for g in mine { groups[g].failures.append((name, f.message)) }
             if let p = peers[id] { release(p.outstanding, from: id, reason: "\(name) failed it") }
         case .done(let reason):
             guard let p = peers.removeValue(forKey: id) else { return }
             report.left += 1
-            logger.info("worker left: \(reason); \(peers.count) connected")
+            logger.info("worker left: \(reason); \(peers.count) connected", metadata: ["event": "left", "worker": "\(p.ready.name)"])
             release(p.outstanding, from: id, reason: "\(p.ready.name) left")
         case .job, .assign, .chunk:
             report.rejectedMessages += 1
@@ -596,7 +597,8 @@ public final class Coordinator {
             groups[g].out = out.peers.isEmpty ? nil : out
             guard out.peers.isEmpty else { continue }
             report.reassigned += 1
-            logger.info("group \(g) (chains \(groups[g].chains.first!)…\(groups[g].chains.last!)) reassigned from iteration \(groups[g].iteration): \(reason)")
+            logger.info("group \(g) (chains \(groups[g].chains.first!)…\(groups[g].chains.last!)) reassigned from iteration \(groups[g].iteration): \(reason)",
+                        metadata: ["event": "reassigned", "group": "\(g)", "chains": "\(groups[g].chains.first!)…\(groups[g].chains.last!)", "iteration": "\(groups[g].iteration)"])
         }
     }
 
@@ -604,7 +606,8 @@ public final class Coordinator {
         guard let p = peers.removeValue(forKey: id) else { return }
         report.lost += 1
         for i in checks.indices where checks[i].verifier == id { checks[i].verifier = nil }
-        logger.warning("worker lost: \(p.ready.name) on \(p.ready.host) (\(reason)); \(peers.count) connected")
+        logger.warning("worker lost: \(p.ready.name) on \(p.ready.host) (\(reason)); \(peers.count) connected",
+                       metadata: ["event": "lost", "worker": "\(p.ready.name)", "host": "\(p.ready.host)"])
         release(p.outstanding, from: id, reason: "\(p.ready.name) lost")
     }
 
@@ -625,7 +628,8 @@ public final class Coordinator {
                 report.overdueSegments += 1
                 groups[g].out?.peers.append(backup)
                 groups[g].out?.sent[backup] = now
-                logger.warning("group \(g)'s segment from iteration \(groups[g].iteration) is overdue on \(peers[late]?.ready.name ?? "?") (\(Int(now.timeIntervalSince(sent))) s); also sent to \(peers[backup]?.ready.name ?? "?")")
+                logger.warning("group \(g)'s segment from iteration \(groups[g].iteration) is overdue on \(peers[late]?.ready.name ?? "?") (\(Int(now.timeIntervalSince(sent))) s); also sent to \(peers[backup]?.ready.name ?? "?")",
+                               metadata: ["event": "overdue", "group": "\(g)", "worker": "\(peers[late]?.ready.name ?? "?")"])
             }
         }
     }
