@@ -441,9 +441,10 @@ public final class Coordinator {
 
     /// Takes a result only from a peer computing that very segment (the group's range
     /// from its current iteration, the length it was given), once, and only if it is
-    /// consistent in itself; a result for an earlier range from a peer that was given it
-    /// is a duplicate (a reassigned or overdue segment both finished), anything else is
-    /// rejected and counted. Nothing refused reaches the journal or the draws.
+    /// consistent in itself; a worker's result for a range already taken is a duplicate (a
+    /// reassigned or overdue segment both finished), anything else is rejected and counted,
+    /// and a peer that sent the wrong thing loses the segment to another worker. Nothing
+    /// refused reaches the journal or the draws.
     func ingest(_ r: SegmentResult, frames: [[UInt8]], from id: [UInt8]) throws {
         let g = r.header.group
         let name = peers[id]?.ready.name ?? "?"
@@ -455,18 +456,19 @@ public final class Coordinator {
             checked(i, digest: Self.digest(r), by: name)
             return
         }
-        let wasGiven = peers[id]?.outstanding.remove(g) != nil
         guard let out = groups[g].out, out.peers.contains(id), r.header.firstIteration == groups[g].iteration else {
-            if wasGiven && r.header.firstIteration < groups[g].iteration
-                || peers[id]?.superseded.remove([g, r.header.firstIteration]) != nil {
-                report.duplicates += 1
+            if peers[id]?.superseded.remove([g, r.header.firstIteration]) != nil
+                || peers[id] != nil && r.header.firstIteration < groups[g].iteration {
+                report.duplicates += 1  // a segment done twice (overdue, reassigned): already taken
             } else {
                 reject("a result from \(name) for group \(g) at iteration \(r.header.firstIteration), which it was not computing")
+                if groups[g].out?.peers.contains(id) == true { release([g], from: id, reason: "\(name) sent another range") }
             }
             return
         }
         guard r.header.length == out.length, isContinuation(r) else {
             reject("a result from \(name) for group \(g) at iteration \(r.header.firstIteration) that is not the segment it was given")
+            release([g], from: id, reason: "\(name) sent another segment")
             return
         }
         if let flaw = Self.inconsistency(r) {
@@ -478,6 +480,7 @@ public final class Coordinator {
         let given = Assignment(job: spec.id, group: g, chains: groups[g].chains, firstIteration: groups[g].iteration,
                                length: out.length, checkpoints: groups[g].checkpoints)
         try journal.append(frames)
+        peers[id]?.outstanding.remove(g)
         let k = ledger[g].count
         _ = accept(r)
         ledger[g][k].worker = id
