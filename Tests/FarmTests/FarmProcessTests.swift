@@ -34,6 +34,30 @@ struct FarmProcessTests {
         return (dir, path)
     }
 
+    /// A workspace, its weight cache, and the undisturbed run of its job (one local worker)
+    /// that a disturbed run's draws must equal.
+    static func referenceRun(_ name: String, warmup: Int, draws: Int, segment: Int = 50)
+        throws -> (dir: URL, job: String, cache: String, reference: String) {
+        let (dir, job) = try workspace(name, warmup: warmup, draws: draws)
+        let cache = dir.appendingPathComponent("cache").path
+        let reference = dir.appendingPathComponent("reference").path
+        let r = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet", "--segment", "\(segment)"])
+        try #require(r.status == 0, "\(r.stderr)")
+        return (dir, job, cache, reference)
+    }
+
+    /// A TCP socket connected to 127.0.0.1:`port` (closed by the caller), or nil.
+    static func connectLoopback(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { close(fd); return nil }
+        return fd
+    }
+
     static let compared = ["samples.npy", "chains.npy", "latent.npy", "stats.npy", "outputs.npy"]
 
     static func expectIdentical(_ a: String, _ b: String, _ what: String) throws {
@@ -359,14 +383,8 @@ struct FarmProcessTests {
 
     /// The body of a plain HTTP GET on loopback (headers included), or "" on failure.
     static func httpGet(port: Int, path: String) -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let fd = connectLoopback(port: port) else { return "" }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0 else { return "" }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var response = [UInt8](), buffer = [UInt8](repeating: 0, count: 65536)

@@ -16,12 +16,8 @@ import Testing
 struct FarmRoguePeerTests {
     @Test("forged, unassigned and stray results are refused; an error ends only the rogue's segment; a hoarding peer is dropped")
     func roguePeer() throws {
-        let (dir, job) = try FarmProcessTests.workspace("rogue", warmup: 20, draws: 200)
+        let (dir, job, cache, reference) = try FarmProcessTests.referenceRun("rogue", warmup: 20, draws: 200)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cache = dir.appendingPathComponent("cache").path
-        let reference = dir.appendingPathComponent("reference").path
-        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet", "--segment", "50"])
-        try #require(r1.status == 0, "\(r1.stderr)")
 
         let port = FarmProcessTests.freePort()
         let endpoint = "tcp://127.0.0.1:\(port)"
@@ -100,12 +96,8 @@ struct FarmRoguePeerTests {
     /// undisturbed draws.
     @Test("a peer sending 600 random protocol messages (fixed seed) cannot change the draws")
     func statefulFuzz() throws {
-        let (dir, job) = try FarmProcessTests.workspace("fuzz", warmup: 20, draws: 200)
+        let (dir, job, cache, reference) = try FarmProcessTests.referenceRun("fuzz", warmup: 20, draws: 200)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cache = dir.appendingPathComponent("cache").path
-        let reference = dir.appendingPathComponent("reference").path
-        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet", "--segment", "50"])
-        try #require(r1.status == 0, "\(r1.stderr)")
         let plan = try JobPlan(try Job.load(job))
         let truth = try SegmentWork(plan: plan).run(Assignment(job: plan.job.sha256, group: 0, chains: [0, 1, 2, 3], firstIteration: 0,
                                                                length: 50, checkpoints: nil))

@@ -15,12 +15,8 @@ import Testing
 struct FarmVerificationTests {
     @Test("a worker that corrupts one segment is caught by verification; its segments are recomputed and the draws are the undisturbed ones")
     func corruptingWorker() throws {
-        let (dir, job) = try FarmProcessTests.workspace("verify", warmup: 50, draws: 300)
+        let (dir, job, cache, reference) = try FarmProcessTests.referenceRun("verify", warmup: 50, draws: 300)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cache = dir.appendingPathComponent("cache").path
-        let reference = dir.appendingPathComponent("reference").path
-        let r1 = try CommandRunner.run(["run", job, "--workers", "1", "-o", reference, "--cache", cache, "--quiet", "--segment", "50"])
-        try #require(r1.status == 0, "\(r1.stderr)")
 
         let port = FarmProcessTests.freePort()
         let endpoint = "tcp://127.0.0.1:\(port)"

@@ -221,27 +221,20 @@ extension Coordinator {
     }
 }
 
-/// A segment run by the coordinator itself, off its thread (it keeps heartbeating).
-final class LocalRun: @unchecked Sendable {
+/// A segment run by the coordinator itself, off its thread (it keeps heartbeating), with
+/// OpenBLAS on one thread as the workers run it (more threads sum in another order, and
+/// the bytes would differ).
+struct LocalRun {
     let assignment: Assignment
-    private let lock = NSLock()
-    private var result: Result<SegmentResult, any Error>?
+    let run: Background<Result<SegmentResult, any Error>>
 
     init(plan: JobPlan, assignment: Assignment) {
         self.assignment = assignment
-        let t = Thread { [self] in
-            // As the workers run: OpenBLAS on one thread (more threads sum in another order,
-            // and the bytes would differ).
+        run = Background {
             BLAS.setThreads(1)
-            let r = Result { try SegmentWork(plan: plan).run(assignment) }
-            lock.lock(); result = r; lock.unlock()
+            return Result { try SegmentWork(plan: plan).run(assignment) }
         }
-        t.stackSize = 16 << 20
-        t.start()
     }
 
-    var outcome: Result<SegmentResult, any Error>? {
-        lock.lock(); defer { lock.unlock() }
-        return result
-    }
+    var outcome: Result<SegmentResult, any Error>? { run.result }
 }

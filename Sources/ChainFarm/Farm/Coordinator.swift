@@ -5,6 +5,7 @@ import Logging
 import NeuralModels
 import Probes
 import Samplers
+import Synchronization
 
 /// How the farm runs, apart from the job.
 public struct FarmSettings: Sendable {
@@ -245,7 +246,7 @@ public final class Coordinator {
     public func run(progress: (FarmProgress) -> Void = { _ in }, interruption: () -> (any Error)? = { nil }) throws -> RunOutcome {
         let started = Date()
         var lastProgress = Date.distantPast
-        var check: ConvergenceCheck? = nil
+        var check: Background<StopVerdict>? = nil
         var checkGeneration = 0
         var finished = false
         let startIterations = groups.reduce(0) { $0 + $1.iteration * $1.chains.count }
@@ -280,7 +281,8 @@ public final class Coordinator {
             if groups.allSatisfy({ $0.iteration >= target && !$0.isOut }) && checks.isEmpty && local == nil {
                 if let stop = plan.job.stop {
                     if check == nil || checkGeneration != rollbacks {
-                        check = ConvergenceCheck(draws.prefix(sampler.draws), rule: stop)
+                        let current = draws.prefix(sampler.draws)
+                        check = Background { current.verdict(stop) }
                         checkGeneration = rollbacks
                     }
                     if let result = check!.result {
@@ -677,23 +679,20 @@ public final class Coordinator {
     }
 }
 
-/// The stop rule's diagnostics computed off the coordinator's thread, so that it keeps
-/// heartbeating while they run.
-final class ConvergenceCheck: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: StopVerdict?
+/// A value computed on a thread of its own (the stop rule's diagnostics, a segment the
+/// coordinator runs itself), so that the coordinator keeps heartbeating meanwhile.
+final class Background<Value: Sendable>: Sendable {
+    private let value = Mutex<Value?>(nil)
 
-    init(_ draws: RunDraws, rule: Job.StopRule) {
+    init(_ work: @escaping @Sendable () -> Value) {
         let t = Thread { [self] in
-            let r = draws.verdict(rule)
-            lock.lock(); value = r; lock.unlock()
+            let v = work()
+            value.withLock { $0 = v }
         }
-        t.stackSize = 8 << 20
+        t.stackSize = 16 << 20
         t.start()
     }
 
-    var result: StopVerdict? {
-        lock.lock(); defer { lock.unlock() }
-        return value
-    }
+    /// nil until the work is done.
+    var result: Value? { value.withLock { $0 } }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The coordinator's state in the Prometheus text format, for operators running a farm for
 /// hours (Slurm, Kubernetes): served on `/metrics` (``MetricsServer``) and, for node
@@ -10,7 +11,7 @@ public final class FarmMetrics: Sendable {
     let gauges: [String: Gauge]
     let counters: [String: Counter]
     /// The last cumulative value sent to each counter (counters only go up by the difference).
-    private let sent = Locked<[String: Int]>([:])
+    private let sent = Mutex<[String: Int]>([:])
 
     static let gaugeHelp: [(String, String)] = [
         ("probefarm_workers", "Workers connected."),
@@ -79,19 +80,6 @@ public final class FarmMetrics: Sendable {
     /// `*.prom` files in its directory).
     public func write(to path: String) {
         try? Data(text).write(to: URL(fileURLWithPath: path), options: .atomic)
-    }
-}
-
-/// A lock around a value (Foundation's NSLock, as a value type's storage).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock(); defer { lock.unlock() }
-        return body(&value)
     }
 }
 
