@@ -23,13 +23,16 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // System libraries (Debian: libopenblas-dev, libzmq3-dev).
+        // System libraries (Debian: libopenblas-dev, libzmq3-dev, libnetcdf-dev).
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(
             name: "CZeroMQ", pkgConfig: "libzmq",
             providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(
+            name: "CNetCDF", pkgConfig: "netcdf",
+            providers: [.apt(["libnetcdf-dev"])]),
 
         // Vector kernels that need an instruction set chosen at run time (Swift compiles
         // for the baseline x86-64); results do not depend on which one runs.
@@ -43,12 +46,12 @@ let package = Package(
         .target(
             name: "Probes",
             dependencies: ["TensorCore", "NeuralModels", "Samplers", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Reports", dependencies: ["TensorCore"]),
+        .target(name: "Reports", dependencies: ["TensorCore", "Diagnostics", "CNetCDF"]),
         .target(name: "FarmWire", dependencies: ["Probes", "Samplers"]),
         .target(name: "FarmZeroMQ", dependencies: ["CZeroMQ", "FarmWire"]),
         .target(
             name: "ChainFarm",
-            dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics", "FarmWire", "FarmZeroMQ",
+            dependencies: ["TensorCore", "NeuralModels", "Samplers", "Probes", "Diagnostics", "Reports", "FarmWire", "FarmZeroMQ",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "Prometheus", package: "swift-prometheus")]),
         .target(

@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
-packages=(libopenblas-dev libzmq3-dev pkg-config iproute2 util-linux systemd)
+packages=(libopenblas-dev libzmq3-dev libnetcdf-dev netcdf-bin chromium fonts-dejavu-core pkg-config iproute2 util-linux systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

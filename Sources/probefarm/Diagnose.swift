@@ -13,8 +13,8 @@ struct Diagnose: ParsableCommand {
             more rows than columns and no --chains is refused rather than read as that many chains. \
             A run directory is judged as the run was: the sampler's coordinates (z from latent.npy, \
             or the free features of samples.npy) against the job's stop rule, with G (from \
-            stats.npy) listed but not judged — the verdict summary.json records; a directory \
-            without summary.json is read through its chains.npy. R-hat is the rank-normalised \
+            stats.npy) listed but not judged — the verdict summary.json records (of the draws the \
+            files keep: with sampler.thin k, every k-th). R-hat is the rank-normalised \
             split R-hat (Vehtari et al. 2021); values that cannot be computed (too few draws, one \
             chain, NaN, constant draws) show as — and as null in JSON.
             """)
@@ -61,8 +61,10 @@ struct Diagnose: ParsableCommand {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             let summaryPath = (path as NSString).appendingPathComponent("summary.json")
-            if FileManager.default.fileExists(atPath: summaryPath) { return try runDirectory(summaryPath) }
-            return try report(file: (path as NSString).appendingPathComponent("chains.npy"))
+            guard FileManager.default.fileExists(atPath: summaryPath) else {
+                throw UsageError("\(path): not a run directory (no summary.json); name an .npy file of draws instead", sysexit: .noInput)
+            }
+            return try runDirectory(summaryPath)
         }
         try report(file: path)
     }
@@ -100,7 +102,7 @@ struct Diagnose: ParsableCommand {
         let dir = (summaryPath as NSString).deletingLastPathComponent
         guard let data = FileManager.default.contents(atPath: summaryPath),
               let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let c = summary["chains"] as? Int, let n = summary["draws_per_chain"] as? Int,
+              let c = summary["chains"] as? Int, let n = summary["draws_written_per_chain"] as? Int ?? summary["draws_per_chain"] as? Int,
               let diagnostics = summary["diagnostics"] as? [String: Any] else {
             throw UsageError("\(summaryPath): not a ProbeFarm summary (chains, draws_per_chain, diagnostics)", sysexit: .dataError)
         }
@@ -133,6 +135,9 @@ struct Diagnose: ParsableCommand {
         }
         let stats = try read("stats.npy")
         rows.append(Row(name: "G", summary: quantity(stats.values, width: stats.width, column: 2), judged: false))
+        if let thin = summary["thin"] as? Int, thin > 1, !json {
+            print("note: the files keep every \(thin)th draw; summary.json's figures are of all \(summary["draws_per_chain"] as? Int ?? 0) draws per chain")
+        }
         show(rows, chains: c, draws: n, rule: rule)
     }
 

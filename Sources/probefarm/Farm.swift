@@ -142,7 +142,30 @@ func report(_ summary: RunDirectory.Summary, _ outcome: RunOutcome, session: Far
     print("stopped: \(outcome.stopReason)")
     print(samplerLine(outcome))
     let latent = { if case .latent = session.plan.target.space { return ", latent.npy" } else { return "" } }()
-    print("wrote \(session.directory.path)/ (summary.json, samples.npy, chains.npy, stats.csv, outputs.npy\(latent))")
+    print(answerLine(summary.json))
+    print("wrote \(session.directory.path)/ (summary.json, samples.npy, outputs.npy\(latent), stats.csv, inference_data.nc)")
+    if let failure = summary.reportFailure {
+        print("report.html was not written: \(failure); the samples and summary are intact (probefarm report \(session.directory.path) retries)")
+    } else {
+        print("report: \(session.directory.path)/report.html")
+    }
+}
+
+/// The answer's headline figures, draws (and reference data): level-set share inside,
+/// validity, disagreement.
+func answerLine(_ summary: [String: Any]) -> String {
+    let answer = summary["answer"] as? [String: Any] ?? [:]
+    let draws = (answer["draws"] as? [String: Any])?["terms"] as? [[String: Any]] ?? []
+    let reference = (answer["reference"] as? [String: Any])?["terms"] as? [[String: Any]] ?? []
+    var parts = [String]()
+    for (i, t) in draws.enumerated() {
+        for (key, label) in [("inside", "inside the level set"), ("validity", "validity"), ("disagreement", "models disagree")] {
+            guard let v = t[key] as? Double else { continue }
+            let r = i < reference.count ? (reference[i][key] as? Double).map { String(format: " (reference %.1f %%)", $0 * 100) } ?? "" : ""
+            parts.append("\(t["term"] as? String ?? ""): \(label) \(String(format: "%.1f %%", v * 100))\(r)")
+        }
+    }
+    return "answer: " + (parts.isEmpty ? "see summary.json's answer" : parts.joined(separator: "; "))
 }
 
 /// What the sampler did, in one line: method and metric, gradients, NUTS's tree depth,

@@ -12,7 +12,7 @@ struct ProbeFarm: ParsableCommand {
             (PyTorch state_dict names and layouts). See README.md and docs/.
             """,
         version: ProbeFarmVersion.string,
-        subcommands: [Run.self, Coordinate.self, WorkerCommand.self, Keys.self, Health.self, Diagnose.self, Train.self, Inspect.self, Predict.self])
+        subcommands: [Run.self, Coordinate.self, WorkerCommand.self, Keys.self, Health.self, Diagnose.self, ReportCommand.self, Train.self, Inspect.self, Predict.self])
 }
 
 enum ProbeFarmVersion {

@@ -14,6 +14,8 @@ public struct FarmSession {
     public var replay: [[[UInt8]]]
     /// What `--resume` found damaged in the journal (skipped; those segments run again).
     public var damage: [Journal.Damage] = []
+    /// The job's reference data, read and checked before any chain runs.
+    public var reference: ReferenceData?
 
     /// Checks the job against its models (before any chain runs) and opens the journal.
     /// - Parameters:
@@ -37,6 +39,7 @@ public struct FarmSession {
             }
             plan = try JobPlan(job)
         }
+        reference = try plan.reference()
         directory = RunDirectory(path: output ?? job.output)
         let journalPath = (directory.path as NSString).appendingPathComponent(Journal.fileName)
         if resume || (resumeIfPresent && FileManager.default.fileExists(atPath: journalPath)) {
@@ -58,7 +61,7 @@ public struct FarmSession {
 
     /// Writes the run directory from a finished run.
     public func write(_ outcome: RunOutcome, workers: Int) throws -> RunDirectory.Summary {
-        try directory.write(plan: plan, outcome: outcome, workers: workers)
+        try directory.write(plan: plan, outcome: outcome, workers: workers, reference: reference)
     }
 }
 

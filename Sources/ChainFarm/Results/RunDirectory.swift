@@ -3,6 +3,7 @@ import FarmZeroMQ
 import Foundation
 import NeuralModels
 import Probes
+import Reports
 import Samplers
 import TensorCore
 
@@ -36,9 +37,11 @@ public struct RunDirectory {
         public var maxRHat: Double?
         public var minESSBulk: Double?
         public var minESSTail: Double?
+        /// Why report.html could not be written (the samples and summary are intact).
+        public var reportFailure: String?
     }
 
-    public func write(plan: JobPlan, outcome: RunOutcome, workers: Int) throws -> Summary {
+    public func write(plan: JobPlan, outcome: RunOutcome, workers: Int, reference: ReferenceData? = nil) throws -> Summary {
         let draws = outcome.draws
         let C = draws.chains, N = draws.draws, k = draws.dimension
         let D = plan.target.dataDimension
@@ -55,36 +58,36 @@ public struct RunDirectory {
         let batches = parallelMap((C * N + batch - 1) / batch) { [positions] i in
             let first = i * batch, n = min(batch, C * N - first)
             let e = target.describe(Array(positions[(first * k)..<((first + n) * k)]), count: n)
-            var outputs = [Float]()
-            outputs.reserveCapacity(n * width)
-            for b in 0..<n {
-                for (name, w) in plan.outputColumns {
-                    let members = e.readouts[name]!
-                    for j in 0..<w {
-                        let v = members.reduce(0.0) { $0 + ($1.classes > 0 ? $1.p(b, j) : $1.values[b]) } / Double(members.count)
-                        outputs.append(Float(v))
-                    }
-                }
-            }
-            return (x: e.x.map(Float.init), energy: e.energy, outputs: outputs)
+            return (x: e.x.map(Float.init), energy: e.energy, outputs: Answer.outputRows(e.readouts, count: n, plan: plan))
         }
         for b in batches {
             x += b.x
             energy += b.energy
             outputs += b.outputs
         }
-        try NumPyArray(shape: [C * N, D], float32: x).write(to: file("samples.npy"))
-        try NumPyArray(shape: [C, N, D], float32: x).write(to: file("chains.npy"))
-        if case .latent = target.space {
-            try NumPyArray(shape: [C * N, k], float64: positions).write(to: file("latent.npy"))
+        // The files keep every thin-th draw of each chain; diagnostics and the answer use all.
+        let thin = plan.job.thin
+        let kept = (0..<C).flatMap { c in stride(from: 0, to: N, by: thin).map { c * N + $0 } }
+        let Nk = (N + thin - 1) / thin
+        func rows<T>(_ a: [T], _ w: Int) -> [T] {
+            thin == 1 ? a : kept.flatMap { a[($0 * w)..<(($0 + 1) * w)] }
         }
-        if width > 0 { try NumPyArray(shape: [C * N, width], float32: outputs).write(to: file("outputs.npy")) }
+        let keptX = rows(x, D), keptOutputs = rows(outputs, width), keptPositions = rows(positions, k)
+        try NumPyArray(shape: [C * Nk, D], float32: keptX).write(to: file("samples.npy"))
+        if case .latent = target.space {
+            try NumPyArray(shape: [C * Nk, k], float64: keptPositions).write(to: file("latent.npy"))
+        }
+        if width > 0 { try NumPyArray(shape: [C * Nk, width], float32: keptOutputs).write(to: file("outputs.npy")) }
+        // Files an earlier run in this directory may have left (chains.npy: an earlier version).
+        for stale in ["chains.npy", "reference_outputs.npy", "reference_samples.npy", "reference_labels.npy", Report.fileName] {
+            try? FileManager.default.removeItem(atPath: file(stale))
+        }
 
         // Per-draw statistics.
         var stats = [Double](), csv = "chain,iteration,G,log_acceptance,step_size,divergent,n_steps,tree_depth,energy\n"
         let warmup = outcome.settings.warmup
         for c in 0..<C {
-            for i in 0..<N {
+            for i in stride(from: 0, to: N, by: thin) {
                 let row: [Double] = [Double(c), Double(warmup + i), energy[c * N + i], draws.logAcceptance[c][i],
                                      draws.stepSize[c][i], draws.divergent[c][i] ? 1 : 0, draws.steps[c][i],
                                      draws.treeDepth[c][i], draws.hamiltonian[c][i]]
@@ -93,7 +96,7 @@ public struct RunDirectory {
                     .joined(separator: ",") + "\n"
             }
         }
-        try NumPyArray(shape: [C * N, 9], float64: stats).write(to: file("stats.npy"))
+        try NumPyArray(shape: [C * Nk, 9], float64: stats).write(to: file("stats.npy"))
         try AtomicFile.write(Data(csv.utf8), to: file("stats.csv"))
 
         // Diagnostics on the sampler's coordinates (data-space values of free features) and G.
@@ -138,9 +141,9 @@ public struct RunDirectory {
             "max_rhat": num(verdict.maxRHat), "min_ess_bulk": num(verdict.minBulk), "min_ess_tail": num(verdict.minTail),
             "thresholds": ["rhat": rule.rhat, "ess_bulk": rule.essBulk, "ess_tail": rule.essTail] as [String: Any],
             "judged": judged, "quantities": quantities]
-        let json: [String: Any] = [
+        var json: [String: Any] = [
             "name": plan.job.name,
-            "chains": C, "draws_per_chain": N, "warmup": warmup,
+            "chains": C, "draws_per_chain": N, "warmup": warmup, "thin": thin, "draws_written_per_chain": Nk,
             "sampler": ["method": outcome.settings.method.rawValue, "target_acceptance": outcome.settings.targetAcceptance,
                         "step_sizes": outcome.checkpoints.sorted { $0.chain < $1.chain }.map(\.stepSize),
                         "metric": outcome.settings.metric.rawValue,
@@ -167,9 +170,93 @@ public struct RunDirectory {
             "stop_reason": outcome.stopReason,
             "provenance": Provenance.current(plan: plan, workers: workers, farm: outcome.farm),
         ]
+        // The answer: what the models say at the draws, and at the reference data.
+        var answer: [String: Any] = [
+            "draws": Answer.figures(Answer.Items(count: C * N, x: x, outputs: outputs, energy: energy, labels: nil), plan: plan, reference: false)]
+        if let reference {
+            let items = Answer.evaluate(reference, plan: plan)
+            var figures = Answer.figures(items, plan: plan, reference: true)
+            figures["source"] = reference.description
+            answer["reference"] = figures
+            // What the report shows beside the draws (small: outputs, and rows of low-dimensional data).
+            if width > 0 { try NumPyArray(shape: [items.count, width], float32: items.outputs).write(to: file("reference_outputs.npy")) }
+            if D <= 256 { try NumPyArray(shape: [items.count, D], float32: items.x).write(to: file("reference_samples.npy")) }
+            if let labels = items.labels {
+                try NumPyArray(shape: [items.count], float64: labels.map(Double.init)).write(to: file("reference_labels.npy"))
+            }
+        }
+        json["answer"] = answer
+        json["question"] = Question.describe(plan)
+        json["data_shape"] = target.dataShape
+        if let e = plan.encoding, e.width == D { json["features"] = e.columnNames; json["classes"] = e.classes ?? NSNull() }
+        let provenance = json["provenance"] as! [String: Any]
+        try inferenceData(plan: plan, outcome: outcome, kept: kept, thinned: Nk, positions: keptPositions, x: keptX,
+                          outputs: keptOutputs, energy: rows(energy, 1), provenance: provenance).write(to: file("inference_data.nc"))
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: file("summary.json"))
-        return Summary(json: json, converged: verdict.converged, maxRHat: verdict.maxRHat, minESSBulk: verdict.minBulk, minESSTail: verdict.minTail)
+        var reportFailure: String? = nil
+        do { try Report.write(runDirectory: path) } catch { reportFailure = "\(error)" }
+        return Summary(json: json, converged: verdict.converged, maxRHat: verdict.maxRHat, minESSBulk: verdict.minBulk, minESSTail: verdict.minTail,
+                       reportFailure: reportFailure)
+    }
+}
+
+extension RunDirectory {
+    /// ArviZ InferenceData of the written draws (JOBSPEC §4): the chains' own variable (z,
+    /// or x in a data space), G and the model outputs in `posterior`; ArviZ's per-draw
+    /// statistics in `sample_stats`; the provenance as attributes.
+    func inferenceData(plan: JobPlan, outcome: RunOutcome, kept: [Int], thinned N: Int, positions: [Double], x: [Float],
+                       outputs: [Float], energy: [Double], provenance: [String: Any]) -> InferenceData {
+        let draws = outcome.draws, C = draws.chains, all = draws.draws, k = draws.dimension
+        let target = plan.target
+        var posterior = [InferenceData.Variable]()
+        var lp = energy.map { -$0 / plan.job.temperature }
+        switch target.space {
+        case let .latent(_, _, prior):
+            posterior.append(.init("z", dims: [("z_dim_0", k)], .float64(positions)))
+            if prior { for i in lp.indices { lp[i] -= 0.5 * (0..<k).reduce(0.0) { $0 + positions[i * k + $1] * positions[i * k + $1] } } }
+        case .data:
+            posterior.append(.init("x", dims: target.dataShape.enumerated().map { ("x_dim_\($0.offset)", $0.element) }, .float32(x)))
+        }
+        posterior.append(.init("G", .float64(energy), attributes: ["long_name": "the probe's energy G at the draw"]))
+        let width = plan.outputColumns.reduce(0) { $0 + $1.width }
+        var start = 0
+        for (name, w) in plan.outputColumns {
+            let values = (0..<(C * N)).flatMap { b in outputs[(b * width + start)..<(b * width + start + w)] }
+            let classifier = target.models[name]!.kind.classes > 0
+            posterior.append(.init(name, dims: classifier ? [("\(name)_class", w)] : [], .float32(values),
+                                   attributes: ["long_name": classifier ? "\(name)'s class probabilities" : "\(name)'s output"]))
+            start += w
+        }
+        func per(_ series: [[Double]]) -> [Double] { kept.map { series[$0 / all][$0 % all] } }
+        var stats: [InferenceData.Variable] = [
+            .init("lp", .float64(lp)),
+            .init("acceptance_rate", .float64(per(draws.acceptance))),
+            .init("step_size", .float64(per(draws.stepSize))),
+            .init("diverging", .bool(kept.map { draws.divergent[$0 / all][$0 % all] })),
+        ]
+        switch outcome.settings.method {
+        case .nuts:
+            stats.append(.init("n_steps", .float64(per(draws.steps))))
+            stats.append(.init("tree_depth", .int64(per(draws.treeDepth).map { Int64($0) })))
+            stats.append(.init("energy", .float64(per(draws.hamiltonian))))
+        case .hmc:
+            stats.append(.init("n_steps", .float64(per(draws.steps))))
+            stats.append(.init("energy", .float64(per(draws.hamiltonian))))
+        default:
+            break
+        }
+        var attributes = [String: String]()
+        for (key, value) in provenance {
+            if let s = value as? String { attributes[key] = s }
+            else if let n = value as? NSNumber { attributes[key] = n.stringValue }
+            else if let d = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
+                attributes[key] = String(decoding: d, as: UTF8.self)
+            }
+        }
+        attributes["job_name"] = plan.job.name
+        attributes["thin"] = String(plan.job.thin)
+        return InferenceData(chains: C, draws: N, groups: [("posterior", posterior), ("sample_stats", stats)], attributes: attributes)
     }
 }
 

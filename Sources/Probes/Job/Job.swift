@@ -57,6 +57,10 @@ public struct Job: Sendable {
     /// Starting points drawn per chain; the chain starts at the most probable one.
     public var initCandidates: Int
     public var stop: StopRule?
+    /// `sampler.thin`: every k-th draw is written to the run's files (all are diagnosed).
+    public var thin: Int
+    /// `reference`: the data the answer is compared with (a test set).
+    public var reference: ReferenceSpec?
     public var output: String
     /// The job file as read, resolved (a farm sends it to its workers).
     public var document: JobDocument
@@ -102,7 +106,7 @@ public struct JobError: ProbeFarmError {
 
 extension Job {
     static let topKeys: Set<String> = ["name", "seed", "models", "space", "probe", "temperature", "sampler",
-                                       "chains", "stop", "output"]
+                                       "chains", "stop", "output", "reference"]
     public static let termKinds: Set<String> = ["fixed-label", "fixed-value", "risky", "entropy", "sensitive",
                                                 "contrast", "level-set", "localize"]
 
@@ -257,12 +261,12 @@ extension Job {
         let temperature = try p.number(root, "temperature", at: "") ?? 1
         guard temperature > 0, temperature.isFinite else { throw p.fail("temperature", "must be a finite positive number") }
         var sampler = SamplerSettings()
-        var batch = 4, initCandidates = 16
+        var batch = 4, initCandidates = 16, thin = 1
         if let s = root["sampler"] {
             guard let sm = s as? [String: Any] else { throw p.fail("sampler", "must be a mapping") }
             try p.allowed(sm, at: "sampler", ["method", "warmup", "draws", "target-acceptance", "leapfrog-steps", "step-size",
                                               "metric", "max-tree-depth", "batch", "anneal", "init-candidates", "tempering",
-                                              "pool-metric", "restart-stranded"])
+                                              "pool-metric", "restart-stranded", "thin"])
             let methodName = (sm["method"] as? String) ?? SamplerSettings.Method.nuts.rawValue
             guard let method = SamplerSettings.Method(rawValue: methodName) else {
                 throw p.fail("sampler.method", "'\(methodName)' is not a method; use nuts (the default), hmc, mala, rwm or de")
@@ -321,6 +325,7 @@ extension Job {
                 }
             }
             initCandidates = try p.int(sm, "init-candidates", at: "sampler", minimum: 1, maximum: Limits.initCandidates) ?? 16
+            thin = try p.int(sm, "thin", at: "sampler", minimum: 1, maximum: Limits.iterations) ?? 1
         } else {
             sampler.annealFrom = 0.01
         }
@@ -347,9 +352,10 @@ extension Job {
             seed = UInt64(i)
         }
         let output = (root["output"] as? String) ?? "runs/\(name)"
+        let reference = try root["reference"].map { v throws(JobError) in try ReferenceSpec(v, reader: p) }
         return Job(file: path, directory: directory, sha256: sha256, name: name, seed: seed,
                    models: models, space: space, probe: terms, temperature: temperature, sampler: sampler,
-                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, output: output,
+                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, thin: thin, reference: reference, output: output,
                    document: document)
     }
 

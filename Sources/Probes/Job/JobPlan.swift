@@ -16,6 +16,8 @@ public struct JobPlan: Sendable {
     public var outputColumns: [(name: String, width: Int)]
     /// The data-space start point (`space.data.start`), if the job names one.
     public var startPoint: [Double]?
+    /// How records map to the data (`probefarm.features` of the first probed model with them).
+    public var encoding: FeatureEncoding?
 
     public init(_ job: Job) throws {
         self.job = job
@@ -105,6 +107,8 @@ public struct JobPlan: Sendable {
             throw fail("sampler.metric", "dense needs a \(target.dimension)×\(target.dimension) matrix per chain; the limit is \(SamplerSettings.maxDenseDimension) dimensions — use diagonal")
         }
         self.weights = weights
+        self.encoding = probedNames.sorted().lazy.compactMap { loaded[$0]?.metadata["probefarm.features"] }.first
+            .flatMap { try? JSONDecoder().decode(FeatureEncoding.self, from: Data($0.utf8)) }
         self.outputColumns = models.keys.sorted().filter { !$0.contains("~") }.map { ($0, max(models[$0]!.kind.classes, 1)) }
 
         if case let .data(_, _, _, _, start?) = job.space {
@@ -114,6 +118,14 @@ public struct JobPlan: Sendable {
             guard a.count == dataDimension else { throw fail("space.data.start", "has \(a.count) values, the data space \(dataDimension)") }
             startPoint = a.float64Values
         }
+    }
+
+    /// The job's reference data, read and checked against the data (nil without one).
+    /// Only the coordinator reads it: workers never need it.
+    public func reference() throws -> ReferenceData? {
+        guard let spec = job.reference else { return nil }
+        let classes = target.models.values.map(\.kind.classes).filter { $0 > 0 }.min()
+        return try ReferenceData.load(spec, job: job, dimension: target.dataDimension, encoding: encoding, classes: classes)
     }
 
     static func modelNames(_ spec: Job.TermSpec) -> [String] {

@@ -89,6 +89,31 @@ public struct ProbeTarget: LogDensity {
         evaluateFully(positions, count: count, wantGradient: false)
     }
 
+    /// Energies and model readouts at data points (n × dataDimension), e.g. reference data.
+    public func describe(dataPoints x: [Double], count n: Int) -> (energy: [Double], readouts: ModelTable<[MemberReadout]>) {
+        let set = passes.take()
+        defer { passes.put(set) }
+        let readouts = read(x, count: n, set: set)
+        let input = TermInput(batch: n, readouts: readouts, x: x, dimension: dataDimension)
+        var energy = Array(repeating: 0.0, count: n)
+        for term in terms {
+            let out = term.evaluate(input)
+            for b in 0..<n { energy[b] += out.values[b] }
+        }
+        return (energy, readouts)
+    }
+
+    func read(_ x: [Double], count n: Int, set: PassPool.Set) -> ModelTable<[MemberReadout]> {
+        let xTensor = Tensor(shape: set.shapes.data(n, dataShape), doubles: x)
+        var readouts = ModelTable<[MemberReadout]>(capacity: ordered.count)
+        for ((name, m), members) in zip(ordered, set.members) {
+            readouts[name] = members.map { pass in
+                pass.forward(xTensor).withUnsafeBufferPointer { m.kind.read($0, batch: n) }
+            }
+        }
+        return readouts
+    }
+
     func evaluateFully(_ u: [Double], count n: Int, wantGradient: Bool, betas: [Double]? = nil) -> Evaluation {
         let k = dimension, D = dataDimension
         let set = passes.take()
@@ -119,14 +144,8 @@ public struct ProbeTarget: LogDensity {
             let z = Tensor(shape: set.shapes.latent(n, k), doubles: u)
             x = set.decoder!.forward(z).withUnsafeBufferPointer { p in p.map(Double.init) }
         }
-        let xTensor = Tensor(shape: set.shapes.data(n, dataShape), doubles: x)
         // 2. Every probed model (every member) forward, kept for its pullback.
-        var readouts = ModelTable<[MemberReadout]>(capacity: ordered.count)
-        for ((name, m), members) in zip(ordered, set.members) {
-            readouts[name] = members.map { pass in
-                pass.forward(xTensor).withUnsafeBufferPointer { m.kind.read($0, batch: n) }
-            }
-        }
+        let readouts = read(x, count: n, set: set)
         // 3. G = Σ terms, and dG/d(readouts), dG/dx.
         let input = TermInput(batch: n, readouts: readouts, x: x, dimension: D)
         // The first term's arrays are taken as they are, later terms' added in.

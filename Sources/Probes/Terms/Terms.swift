@@ -185,6 +185,33 @@ public struct LevelSet: ProbeTerm {
         self.model = model; self.target = target; self.sigma = sigma
     }
 
+    /// The classes the target is about (BAYES-TREX's "target class confidence").
+    public var targetClasses: [Int] {
+        switch target {
+        case .confident(let i): return [i]
+        case let .ambiguous(i, j): return [i, j]
+        case .probabilities(let q): return q.keys.sorted()
+        case .uniform: return []
+        }
+    }
+
+    /// The target's statistics s at probabilities p, each with its target t.
+    public func statistics(_ p: [Double]) -> [(value: Double, target: Double)] {
+        switch target {
+        case .confident(let i): return [(p[i], 1)]
+        case let .ambiguous(i, j):
+            let others = p.indices.filter { $0 != i && $0 != j }.map { p[$0] }.max() ?? 0
+            return [(abs(p[i] - p[j]), 0), (min(p[i], p[j]) - others, 0.5)]
+        case .probabilities(let q): return p.indices.map { (p[$0], q[$0] ?? 0) }
+        case .uniform: return [((p.max() ?? 0) - (p.min() ?? 0), 0)]
+        }
+    }
+
+    /// Inside the level set: every statistic within 2σ of its target.
+    public func contains(_ p: [Double]) -> Bool {
+        statistics(p).allSatisfy { abs($0.value - $0.target) <= 2 * sigma }
+    }
+
     public func evaluate(_ input: TermInput) -> TermOutput {
         let c = 1 / (2 * sigma * sigma)
         return averaged(input, model: model) { r, g in
