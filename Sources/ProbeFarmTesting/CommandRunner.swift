@@ -22,8 +22,13 @@ public enum CommandRunner {
     }
 
     public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(executable, arguments, environment: environment)
+    }
+
+    /// Runs another program (a reference tool: ncdump, chromium, a fixture script).
+    public static func run(_ program: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
-        p.executableURL = executable
+        p.executableURL = program
         p.arguments = arguments
         if !environment.isEmpty {
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

@@ -58,7 +58,7 @@ struct FarmProcessTests {
         return fd
     }
 
-    static let compared = ["samples.npy", "chains.npy", "latent.npy", "stats.npy", "outputs.npy"]
+    static let compared = ["samples.npy", "latent.npy", "stats.npy", "outputs.npy"]
 
     static func expectIdentical(_ a: String, _ b: String, _ what: String) throws {
         for f in compared {

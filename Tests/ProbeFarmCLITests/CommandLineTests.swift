@@ -137,13 +137,15 @@ struct CommandLineTests {
         #expect(table.stdout.contains("✗") && table.stdout.contains("—"))
     }
 
-    @Test("diagnose reads a run directory's chains.npy and refuses wrong ranks (exit 65)")
+    @Test("diagnose refuses a directory that is not a run (exit 66) and wrong ranks (exit 65)")
     func diagnoseRunDirectory() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let source = Fixtures.url("DiagnosticsTests", "diagnostics/iid_normal.npy")
-        try FileManager.default.copyItem(at: source, to: dir.appendingPathComponent("chains.npy"))
-        let r = try CommandRunner.run(["diagnose", dir.path])
+        try FileManager.default.copyItem(at: source, to: dir.appendingPathComponent("draws.npy"))
+        let notRun = try CommandRunner.run(["diagnose", dir.path])
+        #expect(notRun.status == 66 && notRun.stderr.contains("not a run directory (no summary.json)"), "\(notRun.stderr)")
+        let r = try CommandRunner.run(["diagnose", dir.appendingPathComponent("draws.npy").path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("4 chains × 1000 draws"))
         let wrong = dir.appendingPathComponent("flat.npy").path
