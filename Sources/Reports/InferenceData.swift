@@ -139,3 +139,67 @@ public struct InferenceData {
         try check(nc_close(file), "close")
     }
 }
+
+extension InferenceData {
+    /// A variable read back: its dims (chain, draw first) and values as Double, row-major.
+    public struct ReadVariable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Double]
+    }
+
+    /// Reads `names` from `group` of a NetCDF-4 InferenceData file (those present), and the
+    /// file's attributes.
+    public static func read(_ path: String, group groupName: String, names: [String]) throws -> (variables: [ReadVariable], attributes: [String: String]) {
+        func check(_ status: Int32, _ what: @autoclosure () -> String) throws {
+            guard status == NC_NOERR else {
+                throw Failure(description: "\(path): \(what()): \(String(cString: nc_strerror(status)))")
+            }
+        }
+        var file: Int32 = 0
+        do { try check(nc_open(path, NC_NOWRITE, &file), "cannot open as NetCDF") } catch let f as Failure {
+            throw ReadFailure(description: f.description, sysexit: FileManager.default.fileExists(atPath: path) ? .dataError : .noInput)
+        }
+        defer { nc_close(file) }
+        var group: Int32 = 0
+        guard nc_inq_grp_ncid(file, groupName, &group) == NC_NOERR else {
+            throw ReadFailure(description: "\(path): no group '\(groupName)' (not an InferenceData file?)", sysexit: .dataError)
+        }
+        var attributes = [String: String]()
+        var count: Int32 = 0
+        nc_inq_natts(file, &count)
+        for i in 0..<count {
+            var name = [CChar](repeating: 0, count: Int(NC_MAX_NAME) + 1), type: nc_type = 0, length = 0
+            guard nc_inq_attname(file, NC_GLOBAL, i, &name) == NC_NOERR, nc_inq_att(file, NC_GLOBAL, name, &type, &length) == NC_NOERR,
+                  type == NC_CHAR else { continue }
+            var text = [CChar](repeating: 0, count: length + 1)
+            if nc_get_att_text(file, NC_GLOBAL, name, &text) == NC_NOERR { attributes[String(cString: name)] = String(cString: text) }
+        }
+        var out = [ReadVariable]()
+        for name in names {
+            var id: Int32 = 0
+            guard nc_inq_varid(group, name, &id) == NC_NOERR else { continue }
+            var rank: Int32 = 0
+            try check(nc_inq_varndims(group, id, &rank), "\(groupName)/\(name)")
+            var dims = [Int32](repeating: 0, count: Int(rank))
+            try check(nc_inq_vardimid(group, id, &dims), "\(groupName)/\(name)")
+            let shape = try dims.map { d -> Int in
+                var n = 0
+                try check(nc_inq_dimlen(group, d, &n), "\(groupName)/\(name) dimension")
+                return n
+            }
+            let total = shape.reduce(1, *)
+            guard total <= 1 << 31 else { throw ReadFailure(description: "\(path): \(groupName)/\(name) has \(total) values", sysexit: .dataError) }
+            var values = [Double](repeating: 0, count: total)
+            try check(nc_get_var_double(group, id, &values), "\(groupName)/\(name) values")
+            out.append(ReadVariable(name: name, shape: shape, values: values))
+        }
+        return (out, attributes)
+    }
+
+    /// A file that cannot be read as InferenceData.
+    public struct ReadFailure: ProbeFarmError {
+        public var description: String
+        public var sysexit: Sysexit
+    }
+}

@@ -173,6 +173,7 @@ public enum Report {
         }
         let shape = run.dataShape, D = samples.shape.count > 1 ? samples.shape[1] : 1
         let picks = spread(chains: run.chains, draws: run.drawsWritten, count: 24)
+        let thin = run.summary["thin"] as? Int ?? 1
         let x = samples.float64Values
         let outputs = run.outputs?.float64Values ?? []
         func caption(_ row: Int) -> String {
@@ -190,7 +191,7 @@ public enum Report {
                 let row = c * run.drawsWritten + i
                 let pixels = (0..<(h * w)).map { UInt8((min(max(x[row * D + $0], 0), 1) * 255).rounded()) }
                 let png = PNGImage(width: w, height: h, pixels: pixels).encoded()
-                out += "<figure><img alt=\"draw \(i) of chain \(c)\" src=\"data:image/png;base64,\(Data(png).base64EncodedString())\"><figcaption><span class=\"where\">chain \(c) · draw \(i)</span><br>\(caption(row))</figcaption></figure>"
+                out += "<figure><img alt=\"draw \(i * thin) of chain \(c)\" src=\"data:image/png;base64,\(Data(png).base64EncodedString())\"><figcaption><span class=\"where\">chain \(c) · draw \(i * thin)</span><br>\(caption(row))</figcaption></figure>"
             }
             out += "</div>"
         } else {
@@ -204,7 +205,7 @@ public enum Report {
             }
             for (c, i) in picks {
                 let row = c * run.drawsWritten + i
-                out += "<tr><th>c\(c) · \(i)</th>" + columns.map { j -> String in
+                out += "<tr><th>c\(c) · \(i * thin)</th>" + columns.map { j -> String in
                     let v = x[row * D + j], changed = anchor.map { abs($0[j] - v) > 1e-3 } ?? false
                     return "<td\(changed ? " class=\"changed\"" : "")>\(SVGPlot.format(v))</td>"
                 }.joined() + "<td>\(caption(row))</td></tr>"
@@ -396,7 +397,7 @@ public enum Report {
         .ok{background:#e6f4ea;color:var(--ok)}.bad{background:#fdecea;color:var(--bad)}
         .checks{list-style:none;padding:0}.checks li{margin:2px 0}.pass{color:var(--ok)}.fail,.fail td{color:var(--bad)}
         .facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0}.facts dt{color:var(--muted)}.facts dd{margin:0}
-        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(120px,1fr));gap:10px}
+        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(110px,1fr));gap:10px}
         figure{margin:0;background:#fafbfc;border:1px solid var(--line);border-radius:8px;padding:6px;text-align:center}
         figure img{width:100%;max-width:112px;image-rendering:pixelated;background:#000;border-radius:4px}
         figcaption{font-size:12px;line-height:1.35}.where{color:var(--muted)}

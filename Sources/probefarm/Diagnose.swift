@@ -1,6 +1,7 @@
 import ArgumentParser
 import Diagnostics
 import Foundation
+import Reports
 import TensorCore
 
 struct Diagnose: ParsableCommand {
@@ -15,11 +16,13 @@ struct Diagnose: ParsableCommand {
             or the free features of samples.npy) against the job's stop rule, with G (from \
             stats.npy) listed but not judged — the verdict summary.json records (of the draws the \
             files keep: with sampler.thin k, every k-th). R-hat is the rank-normalised \
-            split R-hat (Vehtari et al. 2021); values that cannot be computed (too few draws, one \
+            split R-hat (Vehtari et al. 2021). An inference_data.nc is judged the same way: its \
+            posterior z (or the features of x that vary) against the stop rule in its \
+            attributes, G listed; values that cannot be computed (too few draws, one \
             chain, NaN, constant draws) show as — and as null in JSON.
             """)
 
-    @Argument(help: "An .npy file of draws, or a run directory.")
+    @Argument(help: "An .npy file of draws, a run directory, or an inference_data.nc.")
     var path: String
 
     @Flag(help: "Print one JSON object (JOBSPEC §3) instead of a table.")
@@ -66,7 +69,28 @@ struct Diagnose: ParsableCommand {
             }
             return try runDirectory(summaryPath)
         }
+        if path.hasSuffix(".nc") { return try inferenceData(path) }
         try report(file: path)
+    }
+
+    /// inference_data.nc: the posterior's z (or x: its features that vary) judged by the
+    /// stop rule in its attributes, G listed — as summary.json judged the run.
+    func inferenceData(_ file: String) throws {
+        let (variables, attributes) = try InferenceData.read(file, group: "posterior", names: ["z", "x", "G"])
+        guard let judged = variables.first(where: { $0.name != "G" }), judged.shape.count >= 2 else {
+            throw UsageError("\(file): the posterior holds neither z nor x", sysexit: .dataError)
+        }
+        let c = judged.shape[0], n = judged.shape[1], d = judged.shape.dropFirst(2).reduce(1, *)
+        var rows = ChainDraws.quantities(interleaved: judged.values, chains: c, draws: n, dimension: d).enumerated()
+            .filter { _, q in judged.name == "z" || q.values.contains { $0 != q.values[0] } }
+            .map { j, q in Row(name: "\(judged.name)[\(j)]", summary: QuantitySummary(q)) }
+        if let g = variables.first(where: { $0.name == "G" }) {
+            rows.append(Row(name: "G", summary: QuantitySummary(ChainDraws(chains: c, draws: n, values: g.values)), judged: false))
+        }
+        let rule = Rule(rhat: rhat ?? attributes["stop_rhat"].flatMap(Double.init) ?? 1.01,
+                        bulk: ess ?? attributes["stop_ess_bulk"].flatMap(Double.init) ?? 400,
+                        tail: ess ?? attributes["stop_ess_tail"].flatMap(Double.init) ?? 400)
+        show(rows, chains: c, draws: n, rule: rule)
     }
 
     func report(file: String) throws {

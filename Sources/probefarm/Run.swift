@@ -13,9 +13,11 @@ struct Run: ParsableCommand {
             starts the coordinator in this process on loopback and --workers worker processes (default: \
             the number of cores), exactly as `probefarm coordinator` and `probefarm worker` would across \
             hosts; a worker process that dies is replaced and its chains continue from their last \
-            checkpoint. Writes summary.json, samples.npy, chains.npy, latent.npy (latent jobs), \
-            stats.npy/.csv, outputs.npy and the journal to the output directory (--output, else the \
-            job's `output`). The draws depend neither on --workers nor on failures.
+            checkpoint. Writes summary.json (diagnostics, the verdict, the answer's figures over the \
+            draws and the job's reference data), report.html, inference_data.nc (ArviZ), \
+            samples.npy, latent.npy (latent jobs), stats.npy/.csv, outputs.npy and the journal to \
+            the output directory (--output, else the job's `output`). The draws depend neither on \
+            --workers nor on failures.
 
             Job limits (refused with exit 78 before anything is allocated): chains ≤ 100000, \
             batch ≤ 4096, warmup, draws and stop.max-draws ≤ 10000000, init-candidates and \

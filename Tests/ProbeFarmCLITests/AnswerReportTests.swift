@@ -80,6 +80,17 @@ struct AnswerReportTests {
         let c = try Self.check(out)
         #expect(c.status == 0 && c.stdout.hasPrefix("ok:"), "\(c.stdout)\(c.stderr)")
 
+        // `probefarm diagnose inference_data.nc` judges what summary.json judged, with the same figures.
+        let nc = try CommandRunner.run(["diagnose", out + "/inference_data.nc", "--json"])
+        #expect(nc.status == 0, "\(nc.stderr)")
+        let judged = try #require(try JSONSerialization.jsonObject(with: Data(nc.stdout.utf8)) as? [String: Any])
+        let diagnostics = try #require(s["diagnostics"] as? [String: Any])
+        #expect(judged["converged"] as? Bool == s["converged"] as? Bool)
+        let rows = try #require(judged["quantities"] as? [[String: Any]])
+        #expect(rows.filter { $0["judged"] as? Bool == true }.count == 10 && rows.last?["name"] as? String == "G")
+        let worst = rows.filter { $0["judged"] as? Bool == true }.compactMap { $0["rhat"] as? Double }.max() ?? 0
+        #expect(Tolerance.isClose(worst, diagnostics["max_rhat"] as? Double ?? 0, relative: 1e-12), "\(worst) vs \(diagnostics["max_rhat"] ?? "")")
+
         // Negative control: a figure changed by 0.02 is caught.
         let bad = dir.appendingPathComponent("bad").path
         try FileManager.default.copyItem(atPath: out, toPath: bad)

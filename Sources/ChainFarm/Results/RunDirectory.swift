@@ -55,6 +55,7 @@ public struct RunDirectory {
         positions.reserveCapacity(C * N * k)
         for c in 0..<C { positions += draws.positions[c] }
         let batch = 256
+        let started = Date()
         let batches = parallelMap((C * N + batch - 1) / batch) { [positions] i in
             let first = i * batch, n = min(batch, C * N - first)
             let e = target.describe(Array(positions[(first * k)..<((first + n) * k)]), count: n)
@@ -170,6 +171,7 @@ public struct RunDirectory {
             "stop_reason": outcome.stopReason,
             "provenance": Provenance.current(plan: plan, workers: workers, farm: outcome.farm),
         ]
+        let evaluated = Date()
         // The answer: what the models say at the draws, and at the reference data.
         var answer: [String: Any] = [
             "draws": Answer.figures(Answer.Items(count: C * N, x: x, outputs: outputs, energy: energy, labels: nil), plan: plan, reference: false)]
@@ -186,12 +188,16 @@ public struct RunDirectory {
             }
         }
         json["answer"] = answer
+        let answered = Date()
         json["question"] = Question.describe(plan)
         json["data_shape"] = target.dataShape
         if let e = plan.encoding, e.width == D { json["features"] = e.columnNames; json["classes"] = e.classes ?? NSNull() }
         let provenance = json["provenance"] as! [String: Any]
         try inferenceData(plan: plan, outcome: outcome, kept: kept, thinned: Nk, positions: keptPositions, x: keptX,
                           outputs: keptOutputs, energy: rows(energy, 1), provenance: provenance).write(to: file("inference_data.nc"))
+        // Where the time after sampling went (the report's own is `probefarm report`'s).
+        json["output_seconds"] = ["draws_evaluated": evaluated.timeIntervalSince(started), "answer": answered.timeIntervalSince(evaluated),
+                                  "inference_data": Date().timeIntervalSince(answered)]
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: file("summary.json"))
         var reportFailure: String? = nil
@@ -256,6 +262,11 @@ extension RunDirectory {
         }
         attributes["job_name"] = plan.job.name
         attributes["thin"] = String(plan.job.thin)
+        // The stop rule the run was judged by, for `probefarm diagnose inference_data.nc`.
+        let rule = plan.job.stop ?? Job.StopRule.standard
+        attributes["stop_rhat"] = "\(rule.rhat)"
+        attributes["stop_ess_bulk"] = "\(rule.essBulk)"
+        attributes["stop_ess_tail"] = "\(rule.essTail)"
         return InferenceData(chains: C, draws: N, groups: [("posterior", posterior), ("sample_stats", stats)], attributes: attributes)
     }
 }
