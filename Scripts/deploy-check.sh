@@ -82,7 +82,7 @@ echo "deploy-check: ok: $(grep -c "passed for resource" "$work/validate.txt") ob
 
 # Container
 "$venv/bin/hadolint" Deploy/container/Containerfile || fail "hadolint Deploy/container/Containerfile"
-build_step=$(sed -n 's/^RUN \(Scripts\/setup.sh && Scripts\/install.sh .*\)$/\1/p' Deploy/container/Containerfile)
+build_step=$(sed -n 's/^RUN \(Scripts\/setup.sh\( --build-only\)\? && Scripts\/install.sh .*\)$/\1/p' Deploy/container/Containerfile)
 [ -n "$build_step" ] || fail "the Containerfile does not build with Scripts/setup.sh && Scripts/install.sh"
 grep -qF "Scripts/setup.sh && Scripts/install.sh" README.md || fail "README.md does not give the Containerfile's build command"
 echo "deploy-check: ok: Containerfile lints clean; it builds with README's command ($build_step)"

@@ -133,7 +133,7 @@ struct AnswerReportTests {
         #expect(broken.status == 65 && broken.stderr.contains("outputs.npy"), "\(broken.stderr)")
     }
 
-    @Test("sampler.thin keeps every k-th draw in the files; the diagnostics and the answer use all draws")
+    @Test("sampler.thin keeps every k-th draw in the files; the stop rule judges all draws, G and the answer the kept ones")
     func thinning() throws {
         let dir = try Fixtures.temporaryDirectory("probefarm-thin")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -158,9 +158,17 @@ struct AnswerReportTests {
         #expect(try NumPyArray.read(contentsOf: four + "/stats.npy").shape == [160, 9])
         let s1 = try Self.summary(one), s4 = try Self.summary(four)
         #expect(s4["thin"] as? Int == 4 && s4["draws_written_per_chain"] as? Int == 40)
-        // Same diagnostics and answer: thinning changes only what is written.
-        #expect(NSDictionary(dictionary: s1["diagnostics"] as! [String: Any]) == NSDictionary(dictionary: s4["diagnostics"] as! [String: Any]))
-        #expect(NSDictionary(dictionary: s1["answer"] as! [String: Any]) == NSDictionary(dictionary: s4["answer"] as! [String: Any]))
+        // The stop rule's quantities (z) are judged on every draw: the same verdict and figures.
+        let d1 = try #require(s1["diagnostics"] as? [String: Any]), d4 = try #require(s4["diagnostics"] as? [String: Any])
+        for key in ["max_rhat", "min_ess_bulk", "min_ess_tail"] { #expect(d1[key] as? Double == d4[key] as? Double, "\(key)") }
+        #expect(s1["converged"] as? Bool == s4["converged"] as? Bool)
+        let z1 = (d1["quantities"] as? [[String: Any]] ?? []).filter { $0["name"] as? String != "G" }
+        let z4 = (d4["quantities"] as? [[String: Any]] ?? []).filter { $0["name"] as? String != "G" }
+        #expect(z1.count == 10 && z1.map { NSDictionary(dictionary: $0) } == z4.map { NSDictionary(dictionary: $0) })
+        // G and the answer are of the kept draws: numpy and ArviZ recompute them from the files.
+        let c = try Self.check(four)
+        #expect(c.status == 0 && c.stdout.hasPrefix("ok:"), "\(c.stdout)\(c.stderr)")
+        #expect(((s4["answer"] as? [String: Any])?["draws"] as? [String: Any])?["count"] as? Int == 160)
         let dump = try CommandRunner.run(URL(fileURLWithPath: "/usr/bin/ncdump"), ["-h", four + "/inference_data.nc"])
         #expect(dump.stdout.contains("draw = 40 ;"))
     }

@@ -46,19 +46,28 @@ public struct RunDirectory {
         let C = draws.chains, N = draws.draws, k = draws.dimension
         let D = plan.target.dataDimension
         let target = plan.target
-        // Evaluate every merged draw (chain-major) in batches of 256 on every core: x, G,
-        // outputs. The batches, and so every bit, are the same whatever the cores.
-        var x = [Float](), energy = [Double](), outputs = [Float]()
-        x.reserveCapacity(C * N * D)
-        let width = plan.outputColumns.reduce(0) { $0 + $1.width }
+        // The files keep every thin-th draw of each chain (chain-major); the stop rule's
+        // quantities are judged on every draw, G and the answer on the kept ones.
+        let thin = plan.job.thin
+        let kept = (0..<C).flatMap { c in stride(from: 0, to: N, by: thin).map { c * N + $0 } }
+        let Nk = (N + thin - 1) / thin
+        func rows<T>(_ a: [T], _ w: Int) -> [T] {
+            thin == 1 ? a : kept.flatMap { a[($0 * w)..<(($0 + 1) * w)] }
+        }
         var positions = [Double]()
         positions.reserveCapacity(C * N * k)
         for c in 0..<C { positions += draws.positions[c] }
+        let keptPositions = rows(positions, k)
+        // Evaluate the kept draws in batches of 256 on every core: x, G, outputs. The
+        // batches, and so every bit, are the same whatever the cores.
+        var x = [Float](), energy = [Double](), outputs = [Float]()
+        x.reserveCapacity(C * Nk * D)
+        let width = plan.outputColumns.reduce(0) { $0 + $1.width }
         let batch = 256
         let started = Date()
-        let batches = parallelMap((C * N + batch - 1) / batch) { [positions] i in
-            let first = i * batch, n = min(batch, C * N - first)
-            let e = target.describe(Array(positions[(first * k)..<((first + n) * k)]), count: n)
+        let batches = parallelMap((C * Nk + batch - 1) / batch) { [keptPositions] i in
+            let first = i * batch, n = min(batch, C * Nk - first)
+            let e = target.describe(Array(keptPositions[(first * k)..<((first + n) * k)]), count: n)
             return (x: e.x.map(Float.init), energy: e.energy, outputs: Answer.outputRows(e.readouts, count: n, plan: plan))
         }
         for b in batches {
@@ -66,14 +75,7 @@ public struct RunDirectory {
             energy += b.energy
             outputs += b.outputs
         }
-        // The files keep every thin-th draw of each chain; diagnostics and the answer use all.
-        let thin = plan.job.thin
-        let kept = (0..<C).flatMap { c in stride(from: 0, to: N, by: thin).map { c * N + $0 } }
-        let Nk = (N + thin - 1) / thin
-        func rows<T>(_ a: [T], _ w: Int) -> [T] {
-            thin == 1 ? a : kept.flatMap { a[($0 * w)..<(($0 + 1) * w)] }
-        }
-        let keptX = rows(x, D), keptOutputs = rows(outputs, width), keptPositions = rows(positions, k)
+        let keptX = x, keptOutputs = outputs
         try NumPyArray(shape: [C * Nk, D], float32: keptX).write(to: file("samples.npy"))
         if case .latent = target.space {
             try NumPyArray(shape: [C * Nk, k], float64: keptPositions).write(to: file("latent.npy"))
@@ -89,7 +91,7 @@ public struct RunDirectory {
         let warmup = outcome.settings.warmup
         for c in 0..<C {
             for i in stride(from: 0, to: N, by: thin) {
-                let row: [Double] = [Double(c), Double(warmup + i), energy[c * N + i], draws.logAcceptance[c][i],
+                let row: [Double] = [Double(c), Double(warmup + i), energy[c * Nk + i / thin], draws.logAcceptance[c][i],
                                      draws.stepSize[c][i], draws.divergent[c][i] ? 1 : 0, draws.steps[c][i],
                                      draws.treeDepth[c][i], draws.hamiltonian[c][i]]
                 stats += row
@@ -109,20 +111,20 @@ public struct RunDirectory {
                 series.append((0..<C).flatMap { c in (0..<N).map { draws.positions[c][$0 * k + j] } })
             }
         case .data(let s):
-            for i in s.free {
+            for (j, i) in s.free.enumerated() {
                 names.append("x[\(i)]")
-                series.append((0..<(C * N)).map { Double(x[$0 * D + i]) })
+                series.append((0..<C).flatMap { c in (0..<N).map { s.isIdentity ? draws.positions[c][$0 * k + j] : s.transform(i, draws.positions[c][$0 * k + j]).x } })
             }
         }
-        names.append("G")
-        series.append(energy)
         // The verdict is the stop rule's, on the sampler's coordinates (the coordinator's own
         // when it applied the rule to these draws); the quantities listed add G and, in a
         // data space, x as the model sees it.
         let rule = plan.job.stop ?? Job.StopRule.standard
         let verdict = outcome.verdict ?? draws.verdict(rule)
         var quantities = [[String: Any]]()
-        let summaries = parallelMap(series.count) { [series] in QuantitySummary(ChainDraws(chains: C, draws: N, values: series[$0])) }
+        var summaries = parallelMap(series.count) { [series] in QuantitySummary(ChainDraws(chains: C, draws: N, values: series[$0])) }
+        names.append("G")
+        summaries.append(QuantitySummary(ChainDraws(chains: C, draws: Nk, values: energy)))
         for (name, s) in zip(names, summaries) {
             func num(_ v: Double?) -> Any { v.flatMap { $0.isFinite ? $0 : nil } ?? NSNull() }
             quantities.append(["name": name, "rhat": num(s.rhat), "rhat_split": num(s.rhatSplit), "ess_bulk": num(s.essBulk),
@@ -174,7 +176,7 @@ public struct RunDirectory {
         let evaluated = Date()
         // The answer: what the models say at the draws, and at the reference data.
         var answer: [String: Any] = [
-            "draws": Answer.figures(Answer.Items(count: C * N, x: x, outputs: outputs, energy: energy, labels: nil), plan: plan, reference: false)]
+            "draws": Answer.figures(Answer.Items(count: C * Nk, x: x, outputs: outputs, energy: energy, labels: nil), plan: plan, reference: false)]
         if let reference {
             let items = Answer.evaluate(reference, plan: plan)
             var figures = Answer.figures(items, plan: plan, reference: true)
@@ -194,9 +196,9 @@ public struct RunDirectory {
         if let e = plan.encoding, e.width == D { json["features"] = e.columnNames; json["classes"] = e.classes ?? NSNull() }
         let provenance = json["provenance"] as! [String: Any]
         try inferenceData(plan: plan, outcome: outcome, kept: kept, thinned: Nk, positions: keptPositions, x: keptX,
-                          outputs: keptOutputs, energy: rows(energy, 1), provenance: provenance).write(to: file("inference_data.nc"))
+                          outputs: keptOutputs, energy: energy, provenance: provenance).write(to: file("inference_data.nc"))
         // Where the time after sampling went (the report's own is `probefarm report`'s).
-        json["output_seconds"] = ["draws_evaluated": evaluated.timeIntervalSince(started), "answer": answered.timeIntervalSince(evaluated),
+        json["output_seconds"] = ["kept_draws_evaluated": evaluated.timeIntervalSince(started), "answer": answered.timeIntervalSince(evaluated),
                                   "inference_data": Date().timeIntervalSince(answered)]
         let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try AtomicFile.write(data, to: file("summary.json"))
