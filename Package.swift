@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "Probes",
             dependencies: ["TensorCore", "NeuralModels", "Samplers", .product(name: "Yams", package: "Yams")]),
-        .target(name: "Reports", dependencies: ["TensorCore", "Diagnostics", "CNetCDF"]),
+        .target(name: "Reports", dependencies: ["TensorCore", "CNetCDF"]),
         .target(name: "FarmWire", dependencies: ["Probes", "Samplers"]),
         .target(name: "FarmZeroMQ", dependencies: ["CZeroMQ", "FarmWire"]),
         .target(

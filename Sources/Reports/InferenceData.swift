@@ -72,12 +72,15 @@ public struct InferenceData {
         }
     }
 
-    private func write(temporary: String, for path: String) throws {
-        func check(_ status: Int32, _ what: @autoclosure () -> String) throws {
-            guard status == NC_NOERR else {
-                throw Failure(description: "\(path): NetCDF \(what()): \(String(cString: nc_strerror(status)))")
-            }
+    /// Throws the library's words for a failed NetCDF-C call, naming the file and the step.
+    static func check(_ status: Int32, _ path: String, _ what: @autoclosure () -> String) throws {
+        guard status == NC_NOERR else {
+            throw Failure(description: "\(path): NetCDF \(what()): \(String(cString: nc_strerror(status)))")
         }
+    }
+
+    private func write(temporary: String, for path: String) throws {
+        func check(_ status: Int32, _ what: @autoclosure () -> String) throws { try Self.check(status, path, what()) }
         var file: Int32 = 0
         try check(nc_create(temporary, NC_NETCDF4 | NC_CLOBBER, &file), "create")
         var open = true
@@ -151,11 +154,7 @@ extension InferenceData {
     /// Reads `names` from `group` of a NetCDF-4 InferenceData file (those present), and the
     /// file's attributes.
     public static func read(_ path: String, group groupName: String, names: [String]) throws -> (variables: [ReadVariable], attributes: [String: String]) {
-        func check(_ status: Int32, _ what: @autoclosure () -> String) throws {
-            guard status == NC_NOERR else {
-                throw Failure(description: "\(path): \(what()): \(String(cString: nc_strerror(status)))")
-            }
-        }
+        func check(_ status: Int32, _ what: @autoclosure () -> String) throws { try Self.check(status, path, what()) }
         var file: Int32 = 0
         do { try check(nc_open(path, NC_NOWRITE, &file), "cannot open as NetCDF") } catch let f as Failure {
             throw ReadFailure(description: f.description, sysexit: FileManager.default.fileExists(atPath: path) ? .dataError : .noInput)

@@ -147,7 +147,7 @@ public enum Report {
             guard let value else { why.append("<li>\(label): cannot be computed (too few draws)</li>"); return }
             let pass = above ? value >= limit : value <= limit
             let shown = above ? String(format: "%.0f", value) : String(format: "%.3f", value)
-            why.append("<li class=\"\(pass ? "pass" : "fail")\">\(pass ? "✓" : "✗") \(label) \(shown) \(above ? "≥" : "≤") \(above ? String(format: "%.0f", limit) : SVGPlot.format(limit))\(pass ? "" : " fails — \(meaning)")</li>")
+            why.append("<li class=\"\(pass ? "pass" : "fail")\">\(pass ? "✓" : "✗") \(label) \(shown) \(pass ? (above ? "≥" : "≤") : (above ? "<" : ">")) \(above ? String(format: "%.0f", limit) : SVGPlot.format(limit))\(pass ? "" : " — \(meaning)")</li>")
         }
         check("max R-hat", rhat, rhatLimit, above: false, meaning: "the chains disagree about where p* puts its mass (they have not mixed)")
         check("min bulk ESS", bulk, bulkLimit, above: true, meaning: "too few effective draws for means")
@@ -197,8 +197,15 @@ public enum Report {
         } else {
             let names = run.summary["features"] as? [String] ?? (0..<D).map { "x[\($0)]" }
             let anchor = ((run.summary["question"] as? [String: Any])?["anchor"] as? [Double]).flatMap { $0.count == D ? $0 : nil }
-            let columns = Array(0..<min(D, 40))
-            out += "<p>\(picks.count) draws spread over the chains\(anchor == nil ? "" : "; cells that differ from the anchor are marked")\(D > 40 ? "; the first 40 of \(D) features" : "").</p>"
+            // Wide data: the 40 features that move furthest from the anchor (else the first 40).
+            var columns = Array(0..<D)
+            if D > 40, let anchor {
+                let moved = (0..<D).map { j in picks.reduce(0.0) { $0 + abs(x[($1.0 * run.drawsWritten + $1.1) * D + j] - anchor[j]) } }
+                columns = Array(columns.sorted { moved[$0] > moved[$1] }.prefix(40)).sorted()
+            }
+            columns = Array(columns.prefix(40))
+            let which = D <= 40 ? "" : (anchor == nil ? "; the first 40 of \(D) features" : "; the 40 of \(D) features that move furthest from the anchor")
+            out += "<p>\(picks.count) draws spread over the chains\(anchor == nil ? "" : "; cells that differ from the anchor are marked")\(which).</p>"
             out += "<div class=\"scroll\"><table class=\"draws\"><tr><th></th>" + columns.map { "<th>\(SVGPlot.escape(names[$0]))</th>" }.joined() + "<th>outputs</th></tr>"
             if let anchor {
                 out += "<tr class=\"anchor\"><th>anchor</th>" + columns.map { "<td>\(SVGPlot.format(anchor[$0]))</td>" }.joined() + "<td></td></tr>"
@@ -402,7 +409,7 @@ public enum Report {
         figure img{width:100%;max-width:112px;image-rendering:pixelated;background:#000;border-radius:4px}
         figcaption{font-size:12px;line-height:1.35}.where{color:var(--muted)}
         .plots{display:flex;flex-wrap:wrap;gap:12px}.plots svg{background:#fff}
-        .scroll{overflow-x:auto}.draws td{font-family:"DejaVu Sans Mono",monospace;font-size:12px;white-space:nowrap}
+        .scroll{overflow-x:auto}.draws td,.draws th{font-family:"DejaVu Sans Mono",monospace;font-size:12px;white-space:nowrap}
         .draws .changed{background:#fff3cd;font-weight:700}.anchor td{background:#eef4ff}
         .legend{font-size:13px}
         """
