@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, libzmq3-dev, libnetcdf-dev).
@@ -40,7 +42,8 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["COpenBLAS", "CKernels"]),
         .target(
             name: "NeuralModels",
-            dependencies: ["TensorCore", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["TensorCore", .product(name: "Yams", package: "Yams"),
+                           .product(name: "Crypto", package: "swift-crypto"), .product(name: "SwiftCSV", package: "SwiftCSV")]),
         .target(name: "Diagnostics"),
         .target(name: "Samplers"),
         .target(

@@ -2,7 +2,7 @@ import Foundation
 import TensorCore
 
 /// An 8-bit grayscale image written as PNG (zlib "stored" blocks, so no compression
-/// library is needed; CRC-32 and Adler-32 computed here).
+/// library is needed; Adler-32 computed here, CRC-32 from TensorCore).
 public struct PNGImage: Sendable {
     public var width: Int
     public var height: Int
@@ -67,16 +67,8 @@ public struct PNGImage: Sendable {
 
     static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
 
-    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
     static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
-        var c: UInt32 = 0xFFFF_FFFF
-        for byte in body { c = crcTable[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
-        return bigEndian(UInt32(data.count)) + body + bigEndian(c ^ 0xFFFF_FFFF)
+        return bigEndian(UInt32(data.count)) + body + bigEndian(CRC32.checksum(body))
     }
 }

@@ -2,6 +2,7 @@ import ChainFarm
 import FarmWire
 import Foundation
 import Samplers
+import TensorCore
 import Testing
 
 /// The wire codec and the journal: round trips, and refusal (never a trap) of anything

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftCSV
 import TensorCore
 
 /// Tabular data from a CSV file with a header row, encoded for a network: numeric
@@ -27,22 +28,31 @@ public struct FeatureEncoding: Sendable, Codable, Equatable {
 }
 
 public enum CSVTable {
-    /// Parses a CSV file (comma-separated, header row, no quoted commas).
+    /// Parses a CSV file (RFC 4180: comma-separated, a header row, fields in double quotes
+    /// may hold commas, quotes and line breaks) with SwiftCSV; cells are trimmed of spaces.
     public static func read(_ path: String) throws -> (header: [String], rows: [[String]]) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(path: path, message: "cannot read (run Scripts/fetch-data.sh)")
         }
-        var lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-        guard !lines.isEmpty else { throw DataError(path: path, message: "empty CSV file") }
-        let header = lines.removeFirst().split(separator: ",", omittingEmptySubsequences: false)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let text = String(data: data, encoding: .utf8) else { throw DataError(path: path, message: "not UTF-8 text") }
+        // The header only, then every record as parsed (the view would pad short records).
+        var records = [[String]]()
+        let header: [String]
+        do {
+            let csv = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false, rowLimit: 0)
+            header = csv.header.map { $0.trimmingCharacters(in: .whitespaces) }
+            try csv.enumerateAsArray(startAt: 1, rowLimit: nil) { records.append($0) }
+        } catch {
+            throw DataError(path: path, message: "not valid CSV: \(error)")
+        }
+        guard !header.isEmpty, header != [""] else { throw DataError(path: path, message: "empty CSV file") }
         var rows = [[String]]()
-        for (i, line) in lines.enumerated() {
-            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard cells.count == header.count else {
-                throw DataError(path: path, message: "line \(i + 2) has \(cells.count) fields, the header has \(header.count)")
+        for (i, record) in records.enumerated() {
+            if record.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).isEmpty }) && record.count <= 1 { continue }
+            guard record.count == header.count else {
+                throw DataError(path: path, message: "record \(i + 1) (after the header) has \(record.count) fields, the header has \(header.count)")
             }
-            rows.append(cells)
+            rows.append(record.map { $0.trimmingCharacters(in: .whitespaces) })
         }
         return (header, rows)
     }
