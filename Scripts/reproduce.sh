@@ -48,6 +48,28 @@ for run in sys.argv[1:]:
 PY
 }
 
+figure() {  # PNG, then run directories: one row of 12 draws (spread over the chains) per run
+  python3 - "$@" <<'PY'
+import json, struct, sys, zlib
+import numpy as np
+out, runs = sys.argv[1], sys.argv[2:]
+rows = []
+for run in runs:
+    s = json.load(open(f"{run}/summary.json"))
+    x = np.load(f"{run}/samples.npy").reshape(s["chains"], -1, 28, 28)
+    picks = [x[c, (k + 1) * x.shape[1] // 3 - 1] for c in range(min(4, x.shape[0])) for k in range(3)]
+    rows.append(np.concatenate([np.pad(p, 1, constant_values=0.15) for p in picks], axis=1))
+img = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).astype(np.uint8)
+img = np.kron(img, np.ones((2, 2), dtype=np.uint8))
+raw = b"".join(b"\0" + r.tobytes() for r in img)
+chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", img.shape[1], img.shape[0], 8, 0, 0, 0, 0)) \
+    + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+open(out, "wb").write(png)
+print(f"reproduce: wrote {out}", file=sys.stderr)
+PY
+}
+
 for set in "${sets[@]}"; do
   case "$set" in
     bayes-trex)
@@ -59,6 +81,7 @@ for set in "${sets[@]}"; do
       done
       echo "reproduce: shirt-or-tshirt" >&2
       run Deploy/jobs/shirt-or-tshirt.yaml "$@"
+      figure docs/figures/bayes-trex-confident.png "${dirs[@]}" runs/shirt-or-tshirt
       echo
       echo "| job | CNN confidence at the draws | draws in the level set | on the test set's items of the class | test items in the level set | verdict | chains × draws | sampling |"
       echo "|---|---|---|---|---|---|---|---|"

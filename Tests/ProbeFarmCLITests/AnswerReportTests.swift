@@ -194,6 +194,38 @@ struct AnswerReportTests {
         #expect(dom.stdout.contains("class=\"changed\""))
     }
 
+    @Test("a tabular model: labels by class name, reference rows from a CSV encoded by the model's features")
+    func classNames() throws {
+        let dir = try Fixtures.temporaryDirectory("probefarm-names")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = Self.root.appendingPathComponent("Deploy/models/adult-mlp.safetensors").path
+        let csv = Fixtures.url("ProbeFarmCLITests", "adult-mini.csv").path
+        let text = """
+            name: rich
+            models: {mlp: \(model)}
+            space: {data: {dimension: 108, lower: 0, upper: 1}}
+            reference: {csv: \(csv)}
+            probe: [{fixed-label: {model: mlp, label: ">50K"}}]
+            sampler: {method: mala, warmup: 100, draws: 100}
+            chains: 2
+            """
+        let job = try RunCommandTests.write(text, "rich.yaml", in: dir)
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", job, "-o", out, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let s = try Self.summary(out)
+        let words = ((s["question"] as? [String: Any])?["terms"] as? [[String: Any]])?.first?["words"] as? String
+        #expect(words == "mlp assigns x class 1 (>50K)")
+        // The CSV's income column is the label: the reference's validity is the share the MLP calls >50K.
+        let reference = try #require((s["answer"] as? [String: Any])?["reference"] as? [String: Any])
+        #expect(reference["count"] as? Int == 400)
+        let accuracy = ((reference["models"] as? [String: Any])?["mlp"] as? [String: Any])?["accuracy"] as? Double ?? 0
+        #expect(accuracy > 0.75, "the shipped Adult MLP on its own data: \(accuracy)")
+        let bad = try RunCommandTests.write(text.replacingOccurrences(of: "\">50K\"", with: "rich"), "bad.yaml", in: dir)
+        let refused = try CommandRunner.run(["run", bad, "-o", dir.appendingPathComponent("bad").path, "--quiet"])
+        #expect(refused.status == 78 && refused.stderr.contains("probe[0].fixed-label.label: 'rich' is not one of the model's classes (<=50K, >50K)"), "\(refused.stderr)")
+    }
+
     @Test("malformed reference data is refused before any chain runs, naming the file (exit 65/66/78)")
     func malformedReference() throws {
         let dir = try RunCommandTests.workspace()

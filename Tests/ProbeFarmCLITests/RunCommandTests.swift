@@ -187,6 +187,7 @@ struct RunCommandTests {
         ("chains: 5", "chains: 5\nstop: {rhat: 0.5}", "stop.rhat"),
         ("chains: 5", "chains: 5\nstop: {ess-bulk: -1}", "stop.ess-bulk"),
         ("value: 1.0}", "value: .inf}", "probe[0].fixed-value.value"),
+        ("- fixed-value: {model: reg, value: 1.0}", "- contrast: {models: [reg, reg], scale: 0}", "probe[0].contrast.scale"),
     ])
     func jobErrors(_ from: String, _ to: String, _ keyPath: String) throws {
         let dir = try Self.workspace()
@@ -361,6 +362,7 @@ struct RunCommandTests {
 
     @Test("a class label out of range and a latent/classifier size mismatch are refused", arguments: [
         ("target: {ambiguous: [0, 2]}", "target: {ambiguous: [0, 3]}", "class 3 is outside"),
+        ("target: {ambiguous: [0, 2]}", "target: {ambiguous: [0, Bag]}", "'Bag' is a class name, but the model has no class names"),
         ("clf: clf.safetensors, dec: dec.safetensors", "clf: clf.safetensors, dec: reg.safetensors", "space.latent.decoder"),
     ])
     func latentErrors(_ from: String, _ to: String, _ words: String) throws {

@@ -28,6 +28,7 @@ struct TermGradientTests {
         ("sensitive", Sensitive(model: "clf", perturbed: "clf~sensitive")),
         ("contrast classifiers", Contrast(a: "clf", b: "clf2", classifiers: true)),
         ("contrast regressors", Contrast(a: "reg", b: "reg2", classifiers: false)),
+        ("contrast regressors, scale 3", Contrast(a: "reg", b: "reg2", classifiers: false, scale: 3)),
         ("level-set confident", LevelSet(model: "clf", target: .confident(1), sigma: 0.2)),
         ("level-set ambiguous", LevelSet(model: "clf", target: .ambiguous(0, 2), sigma: 0.2)),
         ("level-set probabilities", LevelSet(model: "clf", target: .probabilities([0: 0.6, 1: 0.4]), sigma: 0.2)),

@@ -158,8 +158,20 @@ public struct JobPlan: Sendable {
             guard m.kind.classes > 0 else { throw fail("\(key).model", "'\(m.name)' is a regressor; \(spec.kind) needs a classifier") }
             return m.kind.classes
         }
+        // Class names, where the probed model's probefarm.features has them (`label: ">50K"`).
+        let classNames = (o["model"] as? String).flatMap { loaded[$0]?.metadata["probefarm.features"] }
+            .flatMap { try? JSONDecoder().decode(FeatureEncoding.self, from: Data($0.utf8)) }?.classes
         func label(_ v: Any?, _ k: String, classes: Int) throws -> Int {
-            guard let i = v as? Int else { throw fail("\(key).\(k)", "must be a class index") }
+            if let name = v as? String, Int(name) == nil {
+                guard let names = classNames else {
+                    throw fail("\(key).\(k)", "'\(name)' is a class name, but the model has no class names (probefarm.features); use a class index")
+                }
+                guard let i = names.firstIndex(of: name) else {
+                    throw fail("\(key).\(k)", "'\(name)' is not one of the model's classes (\(names.joined(separator: ", ")))")
+                }
+                return i
+            }
+            guard let i = (v as? Int) ?? (v as? String).flatMap({ Int($0) }) else { throw fail("\(key).\(k)", "must be a class index or name") }
             guard i >= 0 && i < classes else { throw fail("\(key).\(k)", "class \(i) is outside 0..<\(classes)") }
             return i
         }
@@ -196,7 +208,7 @@ public struct JobPlan: Sendable {
                 of: m.members[0], sigma: sigma, copies: copies, seed: job.seed, salt: name), kind: m.kind)
             return Sensitive(model: m.name, perturbed: name)
         case "contrast":
-            try allowed(["models"])
+            try allowed(["models", "scale"])
             guard let names = o["models"] as? [String], names.count == 2 else { throw fail("\(key).models", "must be [a, b]") }
             let a = models[names[0]]!, b = models[names[1]]!
             guard (a.kind.classes > 0) == (b.kind.classes > 0) else {
@@ -205,7 +217,10 @@ public struct JobPlan: Sendable {
             if a.kind.classes > 0, a.kind.classes != b.kind.classes {
                 throw fail("\(key).models", "'\(a.name)' has \(a.kind.classes) classes, '\(b.name)' \(b.kind.classes)")
             }
-            return Contrast(a: a.name, b: b.name, classifiers: a.kind.classes > 0)
+            let scale = try number("scale") ?? 1
+            guard scale > 0 else { throw fail("\(key).scale", "must be positive (the difference y_a − y_b that counts as far apart)") }
+            if a.kind.classes > 0 && o["scale"] != nil { throw fail("\(key).scale", "applies to regressors; '\(a.name)' and '\(b.name)' are classifiers") }
+            return Contrast(a: a.name, b: b.name, classifiers: a.kind.classes > 0, scale: scale)
         case "level-set":
             try allowed(["model", "target", "sigma"])
             let m = try model()
@@ -225,7 +240,7 @@ public struct JobPlan: Sendable {
                 guard let q = t[kind] as? [AnyHashable: Any] else { throw fail("\(key).target.probabilities", "must map class to probability") }
                 var m = [Int: Double]()
                 for (ck, v) in q {
-                    let c = try label((ck as? Int) ?? Int("\(ck)"), "target.probabilities", classes: k)
+                    let c = try label(ck.base, "target.probabilities", classes: k)
                     guard let x = (v as? Double) ?? (v as? Int).map(Double.init), x >= 0, x <= 1 else {
                         throw fail("\(key).target.probabilities.\(c)", "must be a probability")
                     }

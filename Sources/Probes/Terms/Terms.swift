@@ -112,11 +112,15 @@ public struct Sensitive: ProbeTerm {
 /// `contrast {models [a, b]}`: classifiers G = −log(1 − p^a_{ŷ_b(x)}(x)) (a disagrees with
 /// b's prediction, held constant); regressors G = exp(−(y_a(x) − y_b(x))²).
 public struct Contrast: ProbeTerm {
-    public init(a: String, b: String, classifiers: Bool) { self.a = a; self.b = b; self.classifiers = classifiers }
+    public init(a: String, b: String, classifiers: Bool, scale: Double = 1) {
+        self.a = a; self.b = b; self.classifiers = classifiers; self.scale = scale
+    }
 
     public var a: String
     public var b: String
     public var classifiers: Bool
+    /// Regressors: exp(−((y_a − y_b)/scale)²), so targets in the hundreds are not flat.
+    public var scale = 1.0
     public var models: [String] { [a, b] }
 
     public func evaluate(_ input: TermInput) -> TermOutput {
@@ -147,9 +151,9 @@ public struct Contrast: ProbeTerm {
         let yb = (0..<input.batch).map { s in rb.reduce(0.0) { $0 + $1.values[s] } / Double(rb.count) }
         var values = [Double](), dya = [Double]()
         for s in 0..<input.batch {
-            let d = ya[s] - yb[s], v = exp(-d * d)
+            let d = (ya[s] - yb[s]) / scale, v = exp(-d * d)
             values.append(v)
-            dya.append(-2 * d * v)
+            dya.append(-2 * d * v / scale)
         }
         func spread(_ members: [MemberReadout], _ sign: Double) -> [MemberGradient] {
             members.map { m in
