@@ -226,6 +226,56 @@ struct AnswerReportTests {
         #expect(refused.status == 78 && refused.stderr.contains("probe[0].fixed-label.label: 'rich' is not one of the model's classes (<=50K, >50K)"), "\(refused.stderr)")
     }
 
+    @Test("features fixed by name in the data's units, start and anchor from CSV rows")
+    func namedFeatures() throws {
+        let dir = try Fixtures.temporaryDirectory("probefarm-named")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let modelPath = Self.root.appendingPathComponent("Deploy/models/adult-mlp.safetensors").path
+        let csv = Fixtures.url("ProbeFarmCLITests", "adult-mini.csv").path
+        let e = try JSONDecoder().decode(FeatureEncoding.self, from: Data(try #require(try Model.load(modelPath).metadata["probefarm.features"]).utf8))
+        let ranges = e.columnRanges
+        func job(_ fixed: String, start: Bool = true) -> String {
+            """
+            name: named
+            models: {mlp: \(modelPath)}
+            space: {data: {dimension: 108, lower: 0, upper: 1, fixed: \(fixed)\(start ? ", start: {csv: \(csv), row: 1}" : "")}}
+            probe:
+              - fixed-label: {model: mlp, label: ">50K"}
+              - localize: {anchor: {csv: \(csv), row: 1}, weight: 2}
+            sampler: {method: mala, warmup: 60, draws: 60}
+            chains: 2
+            """
+        }
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", try RunCommandTests.write(job("{age: 50, sex: Female, native-country=United-States: 1}"), "a.yaml", in: dir), "-o", out, "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let x = try NumPyArray.read(contentsOf: out + "/samples.npy")
+        let v = x.float64Values, n = x.shape[0]
+        let age = try #require(e.features.first { $0.name == "age" })
+        let sex = try #require(e.features.first { $0.name == "sex" }?.categories)
+        let us = try #require(e.columnNames.firstIndex(of: "native-country=United-States"))
+        for b in 0..<n {
+            #expect(abs(v[b * 108 + ranges["age"]!.lowerBound] - (50 - age.min!) / (age.max! - age.min!)) < 1e-6)
+            #expect(ranges["sex"]!.map { v[b * 108 + $0] } == sex.map { $0 == "Female" ? 1 : 0 })
+            #expect(v[b * 108 + us] == 1)
+        }
+        // The list form fixes features at the start's values (the CSV's second row: a 50-year-old white man).
+        let listed = dir.appendingPathComponent("listed").path
+        let l = try CommandRunner.run(["run", try RunCommandTests.write(job("[age, race]"), "b.yaml", in: dir), "-o", listed, "--quiet"])
+        #expect(l.status == 0, "\(l.stderr)")
+        let w = try NumPyArray.read(contentsOf: listed + "/samples.npy").float64Values
+        #expect(abs(w[ranges["age"]!.lowerBound] - (50 - age.min!) / (age.max! - age.min!)) < 1e-6)
+        #expect(w[ranges["race"]!.lowerBound + (e.features.first { $0.name == "race" }!.categories!.firstIndex(of: "White")!)] == 1)
+        let terms = try #require(((try Self.summary(listed)["answer"] as? [String: Any])?["draws"] as? [String: Any])?["terms"] as? [[String: Any]])
+        #expect(terms[1]["proximity"] != nil, "the anchor from the CSV row is used")
+        for (fixed, start, says) in [("{agee: 3}", true, "space.data.fixed.agee: is not a feature of the model (features: age, workclass"),
+                                     ("{sex: Other}", true, "'Other' is not a category of sex (Female, Male)"),
+                                     ("[age]", false, "space.data.fixed.age: is fixed at the start point's value, but space.data.start is not given")] {
+            let bad = try CommandRunner.run(["run", try RunCommandTests.write(job(fixed, start: start), "bad.yaml", in: dir), "-o", dir.appendingPathComponent("bad").path, "--quiet"])
+            #expect(bad.status == 78 && bad.stderr.contains(says), "\(fixed): \(bad.stderr)")
+        }
+    }
+
     @Test("malformed reference data is refused before any chain runs, naming the file (exit 65/66/78)")
     func malformedReference() throws {
         let dir = try RunCommandTests.workspace()

@@ -21,6 +21,17 @@ public struct FeatureEncoding: Sendable, Codable, Equatable {
 
     /// The encoded width (numeric 1, categorical one per category).
     public var width: Int { features.reduce(0) { $0 + ($1.kind == "numeric" ? 1 : $1.categories!.count) } }
+    /// Each feature's input columns (one, or its one-hot block), by feature name.
+    public var columnRanges: [String: Range<Int>] {
+        var out = [String: Range<Int>](), c = 0
+        for f in features {
+            let w = f.kind == "categorical" ? f.categories?.count ?? 0 : 1
+            out[f.name] = c..<(c + w)
+            c += w
+        }
+        return out
+    }
+
     /// Encoded input names, e.g. `age`, `sex=Male`.
     public var columnNames: [String] {
         features.flatMap { f in f.kind == "numeric" ? [f.name] : f.categories!.map { "\(f.name)=\($0)" } }

@@ -15,7 +15,30 @@ public struct Job: Sendable {
 
     public enum SpaceSpec: Sendable {
         case latent(decoder: String, prior: Bool)
-        case data(dimension: Int, lower: Bounds, upper: Bounds, fixed: [Int: Double], start: String?)
+        case data(dimension: Int, lower: Bounds, upper: Bounds, fixed: [Int: Double], start: PointSource?)
+    }
+
+    /// A data point named in a job: an .npy file, or a row of a CSV file (`{csv: f, row: k}`,
+    /// k counting data rows from 0), encoded with the probed model's `probefarm.features`.
+    public enum PointSource: Sendable, Equatable {
+        case npy(String)
+        case csv(String, row: Int)
+
+        public var file: String {
+            switch self {
+            case .npy(let f): return f
+            case .csv(let f, _): return f
+            }
+        }
+
+        init(_ value: Any, at key: String, reader p: Reader) throws(JobError) {
+            if let path = value as? String, !path.isEmpty { self = .npy(path); return }
+            guard let m = value as? [String: Any] else { throw p.fail(key, "must be an .npy file or {csv: file, row: k}") }
+            try p.allowed(m, at: key, ["csv", "row"])
+            guard let file = m["csv"] as? String, !file.isEmpty else { throw p.fail("\(key).csv", "missing (a CSV file with a header row)") }
+            guard let row = try p.int(m, "row", at: key, minimum: 0) else { throw p.fail("\(key).row", "missing (the data row, from 0)") }
+            self = .csv(file, row: row)
+        }
     }
 
     public struct TermSpec: Sendable {
@@ -61,6 +84,10 @@ public struct Job: Sendable {
     public var thin: Int
     /// `reference`: the data the answer is compared with (a test set).
     public var reference: ReferenceSpec?
+    /// `space.data.fixed` entries given by feature name (resolved against the model's
+    /// `probefarm.features` when the job is planned): a value in the data's units, or nil
+    /// (the list form) for the start point's value.
+    public var namedFixed: [NamedFixed] = []
     public var output: String
     /// The job file as read, resolved (a farm sends it to its workers).
     public var document: JobDocument
@@ -76,13 +103,21 @@ public struct Job: Sendable {
     /// Every file the job names, as written: weight files, the start point, anchors.
     public var referencedFiles: [String] {
         var files = models.map(\.source.path)
-        if case let .data(_, _, _, _, start?) = space { files.append(start) }
+        if case let .data(_, _, _, _, start?) = space { files.append(start.file) }
         for term in probe where term.kind == "localize" {
             if let a = term.options["anchor"]?.value as? String { files.append(a) }
+            if let a = term.options["anchor"]?.value as? [String: Any], let f = a["csv"] as? String { files.append(f) }
         }
         var seen = Set<String>()
         return files.filter { seen.insert($0).inserted }
     }
+}
+
+/// A fixed feature named in a job file: `age: 39`, `sex: Male`, `sex=Male: 1`, or a name
+/// alone (fixed at the start point).
+public struct NamedFixed: Sendable {
+    public var name: String
+    public var value: AnySendable?
 }
 
 /// A YAML value carried into term options (Sendable wrapper over Yams' output).
@@ -192,6 +227,7 @@ extension Job {
             throw p.fail("space", "must be {latent: …} or {data: …}")
         }
         let space: SpaceSpec
+        var namedFixed = [NamedFixed]()
         if let l = spaceMap["latent"] {
             guard let lm = l as? [String: Any] else { throw p.fail("space.latent", "must be {decoder, prior}") }
             try p.allowed(lm, at: "space.latent", ["decoder", "prior"])
@@ -216,8 +252,20 @@ extension Job {
             }
             var fixed = [Int: Double]()
             if let f = dm["fixed"] {
-                guard let fm = f as? [AnyHashable: Any] else { throw p.fail("space.data.fixed", "must map feature index to value") }
+                if let names = f as? [Any] {
+                    for (j, n) in names.enumerated() {
+                        guard let name = n as? String else { throw p.fail("space.data.fixed[\(j)]", "must be a feature name") }
+                        namedFixed.append(NamedFixed(name: name, value: nil))
+                    }
+                }
+                guard let fm = f as? [AnyHashable: Any] ?? (f is [Any] ? [:] : nil) else {
+                    throw p.fail("space.data.fixed", "must map feature index (or name) to value, or list feature names")
+                }
                 for (k, v) in fm {
+                    if (k as? Int) == nil, Int("\(k)") == nil {
+                        namedFixed.append(NamedFixed(name: "\(k)", value: AnySendable(value: v)))
+                        continue
+                    }
                     guard let i = (k as? Int) ?? Int("\(k)"), i >= 0, i < dim else {
                         throw p.fail("space.data.fixed", "feature index \(k) is outside 0..<\(dim)")
                     }
@@ -227,8 +275,8 @@ extension Job {
                     fixed[i] = x
                 }
             }
-            let start = dm["start"] as? String
-            if dm["start"] != nil && start == nil { throw p.fail("space.data.start", "must be an .npy file path") }
+            let start = try dm["start"].map { v throws(JobError) in try PointSource(v, at: "space.data.start", reader: p) }
+            namedFixed.sort { $0.name < $1.name }
             space = .data(dimension: dim, lower: lower, upper: upper, fixed: fixed, start: start)
         } else {
             throw p.fail("space", "must be {latent: …} or {data: …}")
@@ -355,8 +403,8 @@ extension Job {
         let reference = try root["reference"].map { v throws(JobError) in try ReferenceSpec(v, reader: p) }
         return Job(file: path, directory: directory, sha256: sha256, name: name, seed: seed,
                    models: models, space: space, probe: terms, temperature: temperature, sampler: sampler,
-                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, thin: thin, reference: reference, output: output,
-                   document: document)
+                   chains: chains, batch: batch, initCandidates: initCandidates, stop: stop, thin: thin, reference: reference,
+                   namedFixed: namedFixed, output: output, document: document)
     }
 
     /// Typed access to YAML mappings with key-path errors.

@@ -44,11 +44,17 @@ public struct JobPlan: Sendable {
                                          seed: job.seed, salt: name)
         }
 
+        // How records map to the data: the first probed model's `probefarm.features`.
+        let probed = Set(job.probe.flatMap { Self.modelNames($0) })
+        let encoding = probed.sorted().lazy.compactMap { loaded[$0]?.metadata["probefarm.features"] }.first
+            .flatMap { try? JSONDecoder().decode(FeatureEncoding.self, from: Data($0.utf8)) }
+
         // Space and data dimension.
         var decoder: Sequential? = nil
+        var start: [Double]? = nil
         let space: Space
         var dataShape: [Int]
-        let probedNames = Set(job.probe.flatMap { Self.modelNames($0) })
+        let probedNames = probed
         switch job.space {
         case let .latent(decoderName, prior):
             guard let d = loaded[decoderName] else {
@@ -63,15 +69,20 @@ public struct JobPlan: Sendable {
             decoder = d.network
             dataShape = d.outputShape
             space = .latent(decoderName: decoderName, dimension: d.inputShape[0], prior: prior)
-        case let .data(dimension, lower, upper, fixed, _):
-            space = .data(DataSpace(dimension: dimension, lower: lower, upper: upper, fixed: fixed))
+        case let .data(dimension, lower, upper, fixed, startSource):
             dataShape = [dimension]
             if let first = probedNames.sorted().first, let m = loaded[first] { dataShape = m.inputShape }
+            guard dimension == dataShape.reduce(1, *) else {
+                throw fail("space.data.dimension", "is \(dimension) but the probed models take \(dataShape.reduce(1, *)) inputs")
+            }
+            if let startSource {
+                start = try Self.point(startSource, key: "space.data.start", job: job, dimension: dimension, encoding: encoding)
+            }
+            var all = fixed
+            for named in job.namedFixed { try Self.fix(named, into: &all, encoding: encoding, start: start, job: job) }
+            space = .data(DataSpace(dimension: dimension, lower: lower, upper: upper, fixed: all))
         }
         let dataDimension = dataShape.reduce(1, *)
-        if case let .data(dimension, _, _, _, _) = job.space, dimension != dataDimension {
-            throw fail("space.data.dimension", "is \(dimension) but the probed models take \(dataDimension) inputs")
-        }
 
         // Probed models: declared, not the decoder, matching the data.
         var models = [String: ProbedModel]()
@@ -97,7 +108,7 @@ public struct JobPlan: Sendable {
         // Terms.
         var terms = [any ProbeTerm]()
         for spec in job.probe {
-            let term = try Self.term(spec, models: &models, loaded: loaded, job: job, dataDimension: dataDimension)
+            let term = try Self.term(spec, models: &models, loaded: loaded, job: job, dataDimension: dataDimension, encoding: encoding)
             terms.append(spec.weight == 1 ? term : Weighted(term: term, weight: spec.weight))
         }
 
@@ -107,16 +118,71 @@ public struct JobPlan: Sendable {
             throw fail("sampler.metric", "dense needs a \(target.dimension)×\(target.dimension) matrix per chain; the limit is \(SamplerSettings.maxDenseDimension) dimensions — use diagonal")
         }
         self.weights = weights
-        self.encoding = probedNames.sorted().lazy.compactMap { loaded[$0]?.metadata["probefarm.features"] }.first
-            .flatMap { try? JSONDecoder().decode(FeatureEncoding.self, from: Data($0.utf8)) }
+        self.encoding = encoding
+        self.startPoint = start
         self.outputColumns = models.keys.sorted().filter { !$0.contains("~") }.map { ($0, max(models[$0]!.kind.classes, 1)) }
+    }
 
-        if case let .data(_, _, _, _, start?) = job.space {
-            let path = job.resolve(start)
-            guard FileManager.default.fileExists(atPath: path) else { throw fail("space.data.start", "no such file \(path)") }
+    /// A data point the job names (`start`, a localize `anchor`): an .npy file, or a CSV row
+    /// encoded as the reference data is.
+    static func point(_ source: Job.PointSource, key: String, job: Job, dimension: Int, encoding: FeatureEncoding?) throws -> [Double] {
+        switch source {
+        case .npy(let file):
+            let path = job.resolve(file)
+            guard FileManager.default.fileExists(atPath: path) else { throw JobError(file: job.file, "\(key): no such file \(path)") }
             let a = try NumPyArray.read(contentsOf: path)
-            guard a.count == dataDimension else { throw fail("space.data.start", "has \(a.count) values, the data space \(dataDimension)") }
-            startPoint = a.float64Values
+            guard a.count == dimension else { throw JobError(file: job.file, "\(key): has \(a.count) values, the data space \(dimension)") }
+            return a.float64Values
+        case let .csv(file, row):
+            let rows = try ReferenceData.load(ReferenceSpec(source: .csv(file, label: nil), limit: row + 1), job: job, dimension: dimension,
+                                              encoding: encoding, classes: nil, key: key)
+            guard row < rows.count else {
+                throw JobError(file: job.file, "\(key).row: \(row) is past the last data row (\(rows.count - 1)) of \(job.resolve(file))")
+            }
+            return rows.inputs[(row * dimension)..<((row + 1) * dimension)].map(Double.init)
+        }
+    }
+
+    /// Resolves a fixed feature given by name against the model's `probefarm.features`:
+    /// a numeric feature's value in the data's units, a categorical feature's category, a
+    /// one-hot column (`sex=Male`) by its 0/1 value, or a name alone for the start's value.
+    static func fix(_ named: NamedFixed, into fixed: inout [Int: Double], encoding: FeatureEncoding?, start: [Double]?, job: Job) throws {
+        let key = "space.data.fixed.\(named.name)"
+        func fail(_ message: String) -> JobError { JobError(file: job.file, "\(key): \(message)") }
+        guard let e = encoding else {
+            throw fail("names a feature, but no probed model has probefarm.features (feature names); give the input's index")
+        }
+        let ranges = e.columnRanges
+        let columns: Range<Int>, feature: FeatureEncoding.Feature?
+        if let r = ranges[named.name] {
+            columns = r
+            feature = e.features.first { $0.name == named.name }
+        } else if let j = e.columnNames.firstIndex(of: named.name) {
+            columns = j..<(j + 1)
+            feature = nil
+        } else {
+            throw fail("is not a feature of the model (features: \(e.features.map(\.name).joined(separator: ", ")); one-hot columns as name=category)")
+        }
+        guard let value = named.value?.value else {
+            guard let start else { throw fail("is fixed at the start point's value, but space.data.start is not given") }
+            for c in columns { fixed[c] = start[c] }
+            return
+        }
+        let number = (value as? Double) ?? (value as? Int).map(Double.init)
+        switch feature {
+        case let f? where f.kind == "categorical":
+            let category = "\(value)"
+            guard let k = f.categories?.firstIndex(of: category) else {
+                throw fail("'\(category)' is not a category of \(f.name) (\(f.categories?.joined(separator: ", ") ?? ""))")
+            }
+            for (i, c) in columns.enumerated() { fixed[c] = i == k ? 1 : 0 }
+        case let f?:
+            guard let v = number, v.isFinite else { throw fail("must be a number in \(f.name)'s units") }
+            let lo = f.min ?? 0, span = (f.max ?? 1) - lo
+            fixed[columns.lowerBound] = span == 0 ? 0 : (v - lo) / span
+        case nil:
+            guard let v = number, v == 0 || v == 1 else { throw fail("a one-hot column is fixed at 0 or 1") }
+            fixed[columns.lowerBound] = v
         }
     }
 
@@ -135,7 +201,7 @@ public struct JobPlan: Sendable {
     }
 
     static func term(_ spec: Job.TermSpec, models: inout [String: ProbedModel], loaded: [String: Model],
-                     job: Job, dataDimension: Int) throws -> any ProbeTerm {
+                     job: Job, dataDimension: Int, encoding: FeatureEncoding?) throws -> any ProbeTerm {
         let key = spec.keyPath
         let o = spec.options.mapValues(\.value)
         func fail(_ k: String, _ message: String) -> JobError { JobError(file: job.file, "\(k): \(message)") }
@@ -255,13 +321,9 @@ public struct JobPlan: Sendable {
             return LevelSet(model: m.name, target: target, sigma: sigma)
         case "localize":
             try allowed(["anchor", "norm", "weight", "feature-weights"])
-            guard let a = o["anchor"] as? String else { throw fail("\(key).anchor", "missing (an .npy file)") }
-            let path = job.resolve(a)
-            guard FileManager.default.fileExists(atPath: path) else { throw fail("\(key).anchor", "no such file \(path)") }
-            let anchor = try NumPyArray.read(contentsOf: path).float64Values
-            guard anchor.count == dataDimension else {
-                throw fail("\(key).anchor", "has \(anchor.count) values, the data has \(dataDimension)")
-            }
+            guard let a = o["anchor"] else { throw fail("\(key).anchor", "missing (an .npy file or {csv: file, row: k})") }
+            let source = try Job.PointSource(a, at: "\(key).anchor", reader: Job.Reader(file: job.file))
+            let anchor = try point(source, key: "\(key).anchor", job: job, dimension: dataDimension, encoding: encoding)
             var fw: [Double]? = nil
             if let w = o["feature-weights"] {
                 guard let list = w as? [Any], list.count == dataDimension else {

@@ -18,6 +18,11 @@ public struct ReferenceSpec: Sendable, Equatable {
     /// `limit`: the first n items only.
     public var limit: Int?
 
+    public init(source: Source, limit: Int?) {
+        self.source = source
+        self.limit = limit
+    }
+
     public var files: [String] {
         switch source {
         case let .npy(x, y): return [x] + (y.map { [$0] } ?? [])
@@ -71,9 +76,10 @@ public struct ReferenceData: Sendable {
     /// Reads `spec` for data of `dimension` values; `encoding` is a probed model's
     /// `probefarm.features` (CSV rows are encoded with it). Errors name the file and say
     /// what is wrong (exit 65, or 66 for a missing file).
-    public static func load(_ spec: ReferenceSpec, job: Job, dimension: Int, encoding: FeatureEncoding?, classes: Int?) throws -> ReferenceData {
+    public static func load(_ spec: ReferenceSpec, job: Job, dimension: Int, encoding: FeatureEncoding?, classes: Int?,
+                            key: String = "reference") throws -> ReferenceData {
         func fail(_ file: String, _ message: String, _ code: Sysexit = .dataError) -> JobError {
-            JobError(file: job.file, "reference: \(job.resolve(file)): \(message)", sysexit: code)
+            JobError(file: job.file, "\(key): \(job.resolve(file)): \(message)", sysexit: code)
         }
         for f in spec.files where !FileManager.default.fileExists(atPath: job.resolve(f)) {
             throw fail(f, "no such file", .noInput)
@@ -101,7 +107,7 @@ public struct ReferenceData: Sendable {
         case let .idx(images, labelFile):
             let d: Dataset
             do { d = try IDXFile.load(images: job.resolve(images), labels: job.resolve(labelFile)) } catch let e as DataError {
-                throw JobError(file: job.file, "reference: \(e.description)", sysexit: e.sysexit)
+                throw JobError(file: job.file, "\(key): \(e.description)", sysexit: e.sysexit)
             }
             guard d.sampleSize == dimension else {
                 throw fail(images, "holds \(d.inputShape) images (\(d.sampleSize) values); the data has \(dimension)")
@@ -111,12 +117,12 @@ public struct ReferenceData: Sendable {
         case let .csv(file, labelColumn):
             let table: (header: [String], rows: [[String]])
             do { table = try CSVTable.read(job.resolve(file)) } catch let e as DataError {
-                throw JobError(file: job.file, "reference: \(e.description)", sysexit: e.sysexit)
+                throw JobError(file: job.file, "\(key): \(e.description)", sysexit: e.sysexit)
             }
             if let encoding {
                 let d: Dataset
                 do { d = try CSVTable.encode(header: table.header, rows: table.rows, with: encoding, path: job.resolve(file)) } catch let e as DataError {
-                    throw JobError(file: job.file, "reference: \(e.description)", sysexit: e.sysexit)
+                    throw JobError(file: job.file, "\(key): \(e.description)", sysexit: e.sysexit)
                 }
                 inputs = d.inputs
                 labels = d.labels.isEmpty ? nil : d.labels
