@@ -8,6 +8,7 @@ Scripts/setup.sh
 swift build -c release --product probefarm
 .build/release/probefarm run Deploy/jobs/surely-a-bag.yaml --overwrite "$@"
 echo
-echo "the answer: runs/surely-a-bag/samples.npy (items as 28×28 images, shape (draws, 784))"
-echo "            runs/surely-a-bag/outputs.npy (the CNN's probabilities at every draw)"
-echo "            runs/surely-a-bag/summary.json (R-hat, ESS, why it stopped, provenance)"
+echo "the answer: runs/surely-a-bag/report.html (open it in a browser: the draws as images with the"
+echo "            CNN's probabilities, the verdict, the figures beside the test set's, trace and rank plots)"
+echo "            runs/surely-a-bag/summary.json (R-hat, ESS, why it stopped, the answer's figures, provenance)"
+echo "            runs/surely-a-bag/inference_data.nc (ArviZ: arviz.from_netcdf), samples.npy, outputs.npy"

@@ -194,6 +194,9 @@ public enum Report {
                 out += "<figure><img alt=\"draw \(i * thin) of chain \(c)\" src=\"data:image/png;base64,\(Data(png).base64EncodedString())\"><figcaption><span class=\"where\">chain \(c) · draw \(i * thin)</span><br>\(caption(row))</figcaption></figure>"
             }
             out += "</div>"
+        } else if let encoding = run.summary["encoding"] as? [String: Any], let features = encoding["features"] as? [[String: Any]],
+                  let record = Record(features: features, width: D) {
+            out += recordTable(run, record: record, picks: picks, x: x, D: D, caption: caption)
         } else {
             let names = run.summary["features"] as? [String] ?? (0..<D).map { "x[\($0)]" }
             let anchor = ((run.summary["question"] as? [String: Any])?["anchor"] as? [Double]).flatMap { $0.count == D ? $0 : nil }
@@ -220,6 +223,68 @@ public enum Report {
             out += "</table></div>"
         }
         return out + "</section>\n"
+    }
+
+    /// How a model's inputs decode into a record: per feature, its columns and kind.
+    struct Record {
+        struct Feature {
+            var name: String
+            var columns: Range<Int>
+            var categories: [String]?
+            var min = 0.0, max = 1.0
+        }
+        var features: [Feature]
+
+        init?(features list: [[String: Any]], width: Int) {
+            var c = 0
+            features = []
+            for f in list {
+                guard let name = f["name"] as? String else { return nil }
+                let categories = (f["kind"] as? String) == "categorical" ? f["categories"] as? [String] : nil
+                let w = categories?.count ?? 1
+                features.append(Feature(name: name, columns: c..<(c + w), categories: categories,
+                                        min: f["min"] as? Double ?? 0, max: f["max"] as? Double ?? 1))
+                c += w
+            }
+            guard c == width else { return nil }
+        }
+
+        /// A feature's value in the data's units: a number, or the category with the largest
+        /// input (with that input's weight when the block is not one-hot).
+        func value(_ f: Feature, _ v: (Int) -> Double) -> (text: String, key: Double) {
+            if let categories = f.categories {
+                let best = f.columns.max { v($0) < v($1) }!
+                let weight = v(best), total = f.columns.reduce(0.0) { $0 + v($1) }
+                let exact = abs(weight - 1) < 1e-6 && abs(total - 1) < 1e-6
+                return (categories[best - f.columns.lowerBound] + (exact ? "" : String(format: " (%.2f of %.2f)", weight, total)), Double(best))
+            }
+            let u = f.min + v(f.columns.lowerBound) * (f.max - f.min)
+            return (abs(u) >= 100 ? String(format: "%.0f", u) : SVGPlot.format(u), u)
+        }
+    }
+
+    /// Tabular draws as records in the data's names and units, against the anchor.
+    static func recordTable(_ run: Run, record: Record, picks: [(Int, Int)], x: [Double], D: Int, caption: (Int) -> String) -> String {
+        let thin = run.summary["thin"] as? Int ?? 1
+        let anchor = ((run.summary["question"] as? [String: Any])?["anchor"] as? [Double]).flatMap { $0.count == D ? $0 : nil }
+        var out = "<p>\(picks.count) draws spread over the chains, as records in the data's names and units\(anchor == nil ? "" : "; values that differ from the anchor are marked"). A categorical feature shows its largest input, with that input's weight and the block's sum when the draw is not one-hot.</p>"
+        out += "<div class=\"scroll\"><table class=\"draws\"><tr><th></th>" + record.features.map { "<th>\(SVGPlot.escape($0.name))</th>" }.joined() + "<th>outputs</th></tr>"
+        if let anchor {
+            out += "<tr class=\"anchor\"><th>anchor</th>" + record.features.map { "<td>\(SVGPlot.escape(record.value($0) { anchor[$0] }.text))</td>" }.joined() + "<td></td></tr>"
+        }
+        for (c, i) in picks {
+            let row = c * run.drawsWritten + i
+            out += "<tr><th>c\(c) · \(i * thin)</th>" + record.features.map { f -> String in
+                let drawn = record.value(f) { x[row * D + $0] }
+                var changed = false
+                if let anchor {
+                    let anchored = record.value(f) { anchor[$0] }
+                    changed = f.categories == nil ? abs(drawn.key - anchored.key) > 1e-3 * max(f.max - f.min, 1e-12) : drawn.key != anchored.key
+                }
+                return "<td\(changed ? " class=\"changed\"" : "")>\(SVGPlot.escape(drawn.text))</td>"
+            }.joined() + "<td>\(caption(row))</td></tr>"
+        }
+        return out + "</table></div>"
     }
 
     static func metricsSection(_ run: Run) -> String {

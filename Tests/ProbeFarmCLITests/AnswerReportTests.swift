@@ -221,6 +221,10 @@ struct AnswerReportTests {
         #expect(reference["count"] as? Int == 400)
         let accuracy = ((reference["models"] as? [String: Any])?["mlp"] as? [String: Any])?["accuracy"] as? Double ?? 0
         #expect(accuracy > 0.75, "the shipped Adult MLP on its own data: \(accuracy)")
+        // The report shows the draws as records: one column per feature, categories by name.
+        let dom = try Self.chromium(["--dump-dom", out + "/report.html"])
+        #expect(dom.stdout.contains("<th>workclass</th>") && dom.stdout.contains("<th>native-country</th>"), "records in the data's names")
+        #expect(!dom.stdout.contains("<th>workclass=Private</th>"))
         let bad = try RunCommandTests.write(text.replacingOccurrences(of: "\">50K\"", with: "rich"), "bad.yaml", in: dir)
         let refused = try CommandRunner.run(["run", bad, "-o", dir.appendingPathComponent("bad").path, "--quiet"])
         #expect(refused.status == 78 && refused.stderr.contains("probe[0].fixed-label.label: 'rich' is not one of the model's classes (<=50K, >50K)"), "\(refused.stderr)")

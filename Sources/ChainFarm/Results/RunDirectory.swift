@@ -193,7 +193,12 @@ public struct RunDirectory {
         let answered = Date()
         json["question"] = Question.describe(plan)
         json["data_shape"] = target.dataShape
-        if let e = plan.encoding, e.width == D { json["features"] = e.columnNames; json["classes"] = e.classes ?? NSNull() }
+        if let e = plan.encoding, e.width == D {
+            json["features"] = e.columnNames
+            json["classes"] = e.classes ?? NSNull()
+            // How the inputs decode into records (the report shows draws in the data's units).
+            json["encoding"] = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(e))) ?? NSNull()
+        }
         let provenance = json["provenance"] as! [String: Any]
         try inferenceData(plan: plan, outcome: outcome, kept: kept, thinned: Nk, positions: keptPositions, x: keptX,
                           outputs: keptOutputs, energy: energy, provenance: provenance).write(to: file("inference_data.nc"))
