@@ -142,6 +142,11 @@ public enum Report {
         out += converged
             ? "<p class=\"badge ok\">✓ converged</p><p>Every quantity judged (\(judged)) has R-hat ≤ \(SVGPlot.format(rhatLimit)) and bulk and tail ESS ≥ \(SVGPlot.format(min(bulkLimit, tailLimit))): the draws can be read as a sample of p*.</p>"
             : "<p class=\"badge bad\">✗ not converged</p><p>The draws below are not yet a sample of p*; read them as examples, not as frequencies.</p>"
+        let terms = ((s["answer"] as? [String: Any])?["draws"] as? [String: Any])?["terms"] as? [[String: Any]] ?? []
+        for t in terms {
+            guard let inside = t["inside"] as? Double, inside < 0.5 else { continue }
+            out += "<p class=\"badge bad\">⚠ \(String(format: "%.0f %%", inside * 100)) of the draws are in \(SVGPlot.escape(t["term"] as? String ?? "the level set"))'s level set</p><p>Most draws are not what the question asks for: the chains have not reached the level set, or the decoder cannot produce it. A converged verdict then describes p*, not the level set.</p>"
+        }
         var why = [String]()
         func check(_ label: String, _ value: Double?, _ limit: Double, above: Bool, meaning: String) {
             guard let value else { why.append("<li>\(label): cannot be computed (too few draws)</li>"); return }

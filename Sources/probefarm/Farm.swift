@@ -165,7 +165,12 @@ func answerLine(_ summary: [String: Any]) -> String {
             parts.append("\(t["term"] as? String ?? ""): \(label) \(String(format: "%.1f %%", v * 100))\(r)")
         }
     }
-    return "answer: " + (parts.isEmpty ? "see summary.json's answer" : parts.joined(separator: "; "))
+    var line = "answer: " + (parts.isEmpty ? "see summary.json's answer" : parts.joined(separator: "; "))
+    for t in draws where (t["inside"] as? Double).map({ $0 < 0.5 }) ?? false {
+        line += "\nwarning: most draws are outside \(t["term"] as? String ?? "the level set") (every statistic within 2σ of its target):"
+            + " the chains have not reached it, or the decoder cannot produce it; read the report before the draws"
+    }
+    return line
 }
 
 /// What the sampler did, in one line: method and metric, gradients, NUTS's tree depth,

@@ -57,6 +57,7 @@ struct AnswerReportTests {
         let r = try CommandRunner.run(["run", job, "-o", out, "--workers", "2"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("inside the level set") && r.stdout.contains("(reference "), "\(r.stdout)")
+        #expect(!r.stdout.contains("warning: most draws"), "the draws are in the level set: \(r.stdout)")
         #expect(!FileManager.default.fileExists(atPath: out + "/chains.npy"))
         let s = try Self.summary(out)
         let answer = try #require(s["answer"] as? [String: Any])
@@ -278,6 +279,21 @@ struct AnswerReportTests {
             let bad = try CommandRunner.run(["run", try RunCommandTests.write(job(fixed, start: start), "bad.yaml", in: dir), "-o", dir.appendingPathComponent("bad").path, "--quiet"])
             #expect(bad.status == 78 && bad.stderr.contains(says), "\(fixed): \(bad.stderr)")
         }
+    }
+
+    @Test("a level set no draw reaches is said in one line and on the report")
+    func unreachableLevelSet() throws {
+        let dir = try RunCommandTests.workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // p₀ = p₁ = 1 at once: no input is in this level set.
+        let text = RunCommandTests.latentJob.replacingOccurrences(of: "target: {ambiguous: [0, 2]}", with: "target: {probabilities: {0: 1, 1: 1}}")
+        let out = dir.appendingPathComponent("run").path
+        let r = try CommandRunner.run(["run", try RunCommandTests.write(text, "job.yaml", in: dir), "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("inside the level set 0.0 %") && r.stdout.contains("warning: most draws are outside probe[0].level-set"), "\(r.stdout)")
+        let dom = try Self.chromium(["--dump-dom", out + "/report.html"])
+        #expect(dom.stdout.contains("0 % of the draws are in probe[0].level-set's level set"))
+        // (The Fashion job of latentAnswer, whose draws are in its level set, prints no warning.)
     }
 
     @Test("malformed reference data is refused before any chain runs, naming the file (exit 65/66/78)")
