@@ -8,20 +8,23 @@
 #   contrast     the probing paper's CNN-vs-MLP contrast in the VAE's latent space
 #                (Deploy/jobs/cnn-vs-mlp.yaml): how often the two disagree at the draws and on
 #                the test set
-# Usage: Scripts/reproduce.sh [bayes-trex|contrast ...] [-- extra probefarm run flags]
-# Each job writes runs/…/report.html, where the draws are to be seen.
+# Usage: Scripts/reproduce.sh [--no-run] [bayes-trex|contrast ...] [-- extra probefarm run flags]
+# Each job writes runs/…/report.html, where the draws are to be seen; --no-run only prints the
+# tables (and draws docs/figures/bayes-trex-confident.png) from the run directories there are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sets=()
+no_run=false
+[ "${1:-}" = "--no-run" ] && { no_run=true; shift; }
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do sets+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 [ ${#sets[@]} -gt 0 ] || sets=(bayes-trex contrast)
-swift build -c release --product probefarm >/dev/null
+$no_run || swift build -c release --product probefarm >/dev/null
 bin=.build/release/probefarm
 
 run() {  # a job file, then extra flags; writes the job's own output directory
   local job=$1; shift
-  "$bin" run "$job" --overwrite --quiet "$@" >/dev/null
+  $no_run || "$bin" run "$job" --overwrite --quiet "$@" >/dev/null
 }
 
 table() {  # run directories → Markdown rows
@@ -39,12 +42,12 @@ for run in sys.argv[1:]:
         return "; ".join(f"p{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in sorted(c.items()) if v["mean"] is not None) or "—"
     if "inside" in d:
         print(f"| {name} | {conf(d)} | {100 * d['inside']:.1f} % | {conf(r)} (n = {r.get('items', '—')}) | {100 * r.get('inside', float('nan')):.1f} % "
-              f"| {verdict} R-hat {diag['max_rhat']:.3f}, ESS {diag['min_ess_bulk']:.0f} | {s['chains']} × {s['draws_per_chain']} | {s['wall_time_seconds']:.0f} s |")
+              f"| {verdict} R-hat {diag['max_rhat']:.4f}, ESS {diag['min_ess_bulk']:.0f} | {s['chains']} × {s['draws_per_chain']} | {s['wall_time_seconds']:.0f} s |")
     else:
         dd = [t for t in a["draws"]["terms"] if "disagreement" in t]
         rr = [t for t in a.get("reference", {}).get("terms", []) if "disagreement" in t]
         print(f"| {name} | {100 * dd[0]['disagreement']:.1f} % | {100 * rr[0]['disagreement']:.1f} % "
-              f"| {verdict} R-hat {diag['max_rhat']:.3f}, ESS {diag['min_ess_bulk']:.0f} | {s['chains']} × {s['draws_per_chain']} | {s['wall_time_seconds']:.0f} s |")
+              f"| {verdict} R-hat {diag['max_rhat']:.4f}, ESS {diag['min_ess_bulk']:.0f} | {s['chains']} × {s['draws_per_chain']} | {s['wall_time_seconds']:.0f} s |")
 PY
 }
 

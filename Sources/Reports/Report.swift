@@ -117,7 +117,7 @@ public enum Report {
         var out = "<section id=\"question\"><h2>The question</h2>"
         let words = terms.compactMap { $0["words"] as? String }
         if !words.isEmpty {
-            out += "<p class=\"lead\">Which inputs x make " + words.map(SVGPlot.escape).joined(separator: "; and ") + "?</p>"
+            out += "<p class=\"lead\">The inputs x where " + words.map(SVGPlot.escape).joined(separator: "; and where ") + ".</p>"
         }
         out += "<table class=\"terms\"><tr><th>term</th><th>G's part</th><th>in words</th></tr>"
         for t in terms {
@@ -151,7 +151,7 @@ public enum Report {
         func check(_ label: String, _ value: Double?, _ limit: Double, above: Bool, meaning: String) {
             guard let value else { why.append("<li>\(label): cannot be computed (too few draws)</li>"); return }
             let pass = above ? value >= limit : value <= limit
-            let shown = above ? String(format: "%.0f", value) : String(format: "%.3f", value)
+            let shown = above ? String(format: "%.0f", value) : String(format: "%.4f", value)
             why.append("<li class=\"\(pass ? "pass" : "fail")\">\(pass ? "✓" : "✗") \(label) \(shown) \(pass ? (above ? "≥" : "≤") : (above ? "<" : ">")) \(above ? String(format: "%.0f", limit) : SVGPlot.format(limit))\(pass ? "" : " — \(meaning)")</li>")
         }
         check("max R-hat", rhat, rhatLimit, above: false, meaning: "the chains disagree about where p* puts its mass (they have not mixed)")
@@ -184,14 +184,16 @@ public enum Report {
         func caption(_ row: Int) -> String {
             run.outputModels.filter(\.classifier).prefix(3).map { m in
                 let p = m.columns.map { outputs[row * run.outputWidth + $0] }
-                let top = p.indices.max { p[$0] < p[$1] }!
-                return "\(SVGPlot.escape(m.model)) <b>\(top)</b> \(String(format: "%.2f", p[top]))"
+                let order = p.indices.sorted { p[$0] > p[$1] }
+                // The top class, and the runner-up when it is not negligible (ambiguous draws).
+                let second = order.count > 1 && p[order[1]] >= 0.1 ? " · \(order[1]) \(String(format: "%.2f", p[order[1]]))" : ""
+                return "\(SVGPlot.escape(m.model)) <b>\(order[0])</b> \(String(format: "%.2f", p[order[0]]))\(second)"
             }.joined(separator: "<br>")
         }
         let isImage = shape.count >= 2 && shape.suffix(2).allSatisfy { $0 >= 8 } && shape.dropLast(2).allSatisfy { $0 == 1 }
         if isImage {
             let h = shape[shape.count - 2], w = shape[shape.count - 1]
-            out += "<p>\(picks.count) draws spread over the chains (chain c, draw i), each with the class each model gives it and that class's probability.</p><div class=\"grid\">"
+            out += "<p>\(picks.count) draws spread over the chains (chain c, draw i), each with the class each model gives it and that class's probability (and the runner-up's, when it is at least 0.1).</p><div class=\"grid\">"
             for (c, i) in picks {
                 let row = c * run.drawsWritten + i
                 let pixels = (0..<(h * w)).map { UInt8((min(max(x[row * D + $0], 0), 1) * 255).rounded()) }
