@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds, and runs a real job on the embedded farm (a coordinator and one worker
 # process per core on loopback): which items is the shipped CNN (≥ 99 %) sure are bags?
-# The job runs until R-hat < 1.01 and bulk/tail ESS ≥ 400 (5–10 minutes on 2 cores).
+# The job runs until R-hat < 1.01 and bulk/tail ESS ≥ 400 (about 1.5 minutes on 2 cores after the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/setup.sh
