@@ -353,7 +353,7 @@ public enum Report {
             if name.hasPrefix("x["), let samples = run.samples { series.append((name, run.perChain(samples, column: j))) }
         }
         for (name, chains) in series {
-            out += SVGPlot.trace(chains, title: name) + SVGPlot.rank(chains, title: name)
+            out += SVGPlot.trace(chains, title: name, thin: run.summary["thin"] as? Int ?? 1) + SVGPlot.rank(chains, title: name)
         }
         return out + "</div></section>\n"
     }

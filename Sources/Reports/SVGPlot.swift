@@ -28,14 +28,17 @@ enum SVGPlot {
     }
 
     /// Every chain's values against the draw index, one coloured line each.
-    static func trace(_ chains: [[Double]], title: String, width: Int = 460, height: Int = 170) -> String {
+    /// `thin`: the draws kept are every thin-th, so the axis counts the chain's real draws.
+    static func trace(_ chains: [[Double]], title: String, thin: Int = 1, width: Int = 460, height: Int = 170) -> String {
         let all = chains.flatMap { $0 }.filter(\.isFinite)
         guard let lo0 = all.min(), let hi0 = all.max() else { return "" }
         let pad = (hi0 - lo0) * 0.05 + (hi0 == lo0 ? 1 : 0)
         let lo = lo0 - pad, hi = hi0 + pad
-        let left = 48.0, right = 8.0, top = 20.0, bottom = 22.0
+        let left = 58.0, right = 8.0, top = 20.0, bottom = 22.0
         let w = Double(width) - left - right, h = Double(height) - top - bottom
         let n = chains.map(\.count).max() ?? 1
+        // Axis labels: a value within a millionth of the range of zero reads 0.
+        func axis(_ v: Double) -> String { format(abs(v) < 1e-6 * max(hi0 - lo0, 1e-12) ? 0 : v) }
         var body = "<rect x=\"\(Int(left))\" y=\"\(Int(top))\" width=\"\(Int(w))\" height=\"\(Int(h))\" fill=\"#fafafa\" stroke=\"#ddd\"/>"
         for (c, values) in chains.enumerated() {
             let step = max(1, values.count / 600)
@@ -47,8 +50,8 @@ enum SVGPlot {
             body += "<polyline fill=\"none\" stroke=\"\(palette[c % palette.count])\" stroke-width=\"0.8\" stroke-opacity=\"0.85\" points=\"\(points)\"/>"
         }
         body += text(left, 13, "\(title) — trace", size: 12, color: "#222")
-        body += text(left - 4, top + 9, format(hi0), anchor: "end") + text(left - 4, top + h, format(lo0), anchor: "end")
-        body += text(left, Double(height) - 6, "0") + text(left + w, Double(height) - 6, "draw \(n - 1)", anchor: "end")
+        body += text(left - 4, top + 9, axis(hi0), anchor: "end") + text(left - 4, top + h, axis(lo0), anchor: "end")
+        body += text(left, Double(height) - 6, "0") + text(left + w, Double(height) - 6, "draw \((n - 1) * thin)", anchor: "end")
         return frame(width, height, "trace of \(title)", body)
     }
 
