@@ -172,7 +172,8 @@ extension InferenceData {
             guard nc_inq_attname(file, NC_GLOBAL, i, &name) == NC_NOERR, nc_inq_att(file, NC_GLOBAL, name, &type, &length) == NC_NOERR,
                   type == NC_CHAR else { continue }
             var text = [CChar](repeating: 0, count: length + 1)
-            if nc_get_att_text(file, NC_GLOBAL, name, &text) == NC_NOERR { attributes[String(cString: name)] = String(cString: text) }
+            func string(_ c: [CChar]) -> String { String(decoding: c.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+            if nc_get_att_text(file, NC_GLOBAL, name, &text) == NC_NOERR { attributes[string(name)] = string(text) }
         }
         var out = [ReadVariable]()
         for name in names {
