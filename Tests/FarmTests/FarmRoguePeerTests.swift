@@ -49,7 +49,13 @@ struct FarmRoguePeerTests {
         // The true result of group 0's first segment, computed here, then forged.
         let plan = try JobPlan(try Job.load(job))
         let first = try #require(assignments.first { $0.group == 0 })
-        let truth = try SegmentWork(plan: plan).run(first)
+        // Computed beside a heartbeat, so that a slow (loaded) machine does not make the rogue
+        // look silent and lost before it has misbehaved.
+        nonisolated(unsafe) var computed: Result<SegmentResult, any Error>?
+        let computing = Thread { computed = Result { try SegmentWork(plan: plan).run(first) } }
+        computing.start()
+        while !computing.isFinished { try send(rogue, .heartbeat); try listen(0.3) }
+        let truth = try #require(computed).get()
         var forged = truth
         forged.positions = [Double](repeating: 0.5, count: truth.positions.count)
         try send(rogue, .result(forged))
