@@ -55,7 +55,8 @@ public struct InferenceData {
     /// A NetCDF-C call that failed: the file, what was being written and the library's words.
     public struct Failure: ProbeFarmError {
         public var description: String
-        public var sysexit: Sysexit { .ioError }
+        /// 74 for a file that cannot be written; 65/66 for one that cannot be read.
+        public var sysexit: Sysexit = .ioError
     }
 
     /// Writes the file atomically (a temporary name in the same folder, then a rename).
@@ -157,12 +158,12 @@ extension InferenceData {
         func check(_ status: Int32, _ what: @autoclosure () -> String) throws { try Self.check(status, path, what()) }
         var file: Int32 = 0
         do { try check(nc_open(path, NC_NOWRITE, &file), "cannot open as NetCDF") } catch let f as Failure {
-            throw ReadFailure(description: f.description, sysexit: FileManager.default.fileExists(atPath: path) ? .dataError : .noInput)
+            throw Failure(description: f.description, sysexit: FileManager.default.fileExists(atPath: path) ? .dataError : .noInput)
         }
         defer { nc_close(file) }
         var group: Int32 = 0
         guard nc_inq_grp_ncid(file, groupName, &group) == NC_NOERR else {
-            throw ReadFailure(description: "\(path): no group '\(groupName)' (not an InferenceData file?)", sysexit: .dataError)
+            throw Failure(description: "\(path): no group '\(groupName)' (not an InferenceData file?)", sysexit: .dataError)
         }
         var attributes = [String: String]()
         var count: Int32 = 0
@@ -189,17 +190,11 @@ extension InferenceData {
                 return n
             }
             let total = shape.reduce(1, *)
-            guard total <= 1 << 31 else { throw ReadFailure(description: "\(path): \(groupName)/\(name) has \(total) values", sysexit: .dataError) }
+            guard total <= 1 << 31 else { throw Failure(description: "\(path): \(groupName)/\(name) has \(total) values", sysexit: .dataError) }
             var values = [Double](repeating: 0, count: total)
             try check(nc_get_var_double(group, id, &values), "\(groupName)/\(name) values")
             out.append(ReadVariable(name: name, shape: shape, values: values))
         }
         return (out, attributes)
-    }
-
-    /// A file that cannot be read as InferenceData.
-    public struct ReadFailure: ProbeFarmError {
-        public var description: String
-        public var sysexit: Sysexit
     }
 }

@@ -150,12 +150,8 @@ public enum Answer {
         // Per data feature: the input columns it spans (one, or a one-hot block) and its span.
         var features = [(name: String, columns: Range<Int>, span: Double?)]()
         if let e = plan.encoding, e.width == D {
-            var c = 0
-            for f in e.features {
-                let w = f.kind == "categorical" ? f.categories!.count : 1
-                features.append((f.name, c..<(c + w), f.kind == "categorical" ? nil : (f.max ?? 1) - (f.min ?? 0)))
-                c += w
-            }
+            let ranges = e.columnRanges
+            features = e.features.map { f in (f.name, ranges[f.name]!, f.kind == "categorical" ? nil : (f.max ?? 1) - (f.min ?? 0)) }
         } else {
             features = (0..<D).map { ("x[\($0)]", $0..<($0 + 1), 1.0) }
         }

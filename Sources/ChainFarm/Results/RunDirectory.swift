@@ -75,12 +75,11 @@ public struct RunDirectory {
             energy += b.energy
             outputs += b.outputs
         }
-        let keptX = x, keptOutputs = outputs
-        try NumPyArray(shape: [C * Nk, D], float32: keptX).write(to: file("samples.npy"))
+        try NumPyArray(shape: [C * Nk, D], float32: x).write(to: file("samples.npy"))
         if case .latent = target.space {
             try NumPyArray(shape: [C * Nk, k], float64: keptPositions).write(to: file("latent.npy"))
         }
-        if width > 0 { try NumPyArray(shape: [C * Nk, width], float32: keptOutputs).write(to: file("outputs.npy")) }
+        if width > 0 { try NumPyArray(shape: [C * Nk, width], float32: outputs).write(to: file("outputs.npy")) }
         // Files an earlier run in this directory may have left (chains.npy: an earlier version).
         for stale in ["chains.npy", "reference_outputs.npy", "reference_samples.npy", "reference_labels.npy", Report.fileName] {
             try? FileManager.default.removeItem(atPath: file(stale))
@@ -200,8 +199,8 @@ public struct RunDirectory {
             json["encoding"] = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(e))) ?? NSNull()
         }
         let provenance = json["provenance"] as! [String: Any]
-        try inferenceData(plan: plan, outcome: outcome, kept: kept, thinned: Nk, positions: keptPositions, x: keptX,
-                          outputs: keptOutputs, energy: energy, provenance: provenance).write(to: file("inference_data.nc"))
+        try inferenceData(plan: plan, outcome: outcome, kept: kept, thinned: Nk, positions: keptPositions, x: x,
+                          outputs: outputs, energy: energy, provenance: provenance).write(to: file("inference_data.nc"))
         // Where the time after sampling went (the report's own is `probefarm report`'s).
         json["output_seconds"] = ["kept_draws_evaluated": evaluated.timeIntervalSince(started), "answer": answered.timeIntervalSince(evaluated),
                                   "inference_data": Date().timeIntervalSince(answered)]
